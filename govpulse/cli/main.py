@@ -1,0 +1,26 @@
+"""The `govpulse` command line: the composition root that wires the kernel, connectors and
+streams together (the only place in `govpulse` that imports them)."""
+
+from __future__ import annotations
+
+import typer
+
+from govpulse.cli import connectors, topics
+from govpulse.cli.broker import broker
+from govpulse.cli.simulate import simulate
+from govpulse.cli.up import up
+
+app = typer.Typer(
+    help="govpulse: live metrics of Vietnam's national e-government platforms.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(connectors.app, name="connectors")
+app.add_typer(topics.app, name="topics")
+app.command("broker")(broker)
+app.command("simulate")(simulate)
+app.command("up")(up)
+
+
+if __name__ == "__main__":
+    app()

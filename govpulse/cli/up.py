@@ -1,0 +1,77 @@
+"""`govpulse up`: the whole pipeline on one machine without Docker, until Ctrl-C.
+
+Starts the embedded broker when no broker answers at a loopback address, creates the topics and
+runs every simulated feed live.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+
+from govpulse.broker import EmbeddedBroker, port_open
+from govpulse.cli.connectors import run_feeds
+from govpulse.cli.context import settings_for
+from govpulse.cli.errors import fail, friendly_errors
+from govpulse.cli.output import console
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@friendly_errors
+def up(
+    scale: Annotated[float, typer.Option(help="Volume relative to the whole country.")] = 1.0,
+    accelerate: Annotated[float, typer.Option(help="Event-time seconds per wall second.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 2024,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Run the pipeline: broker (embedded if none answers), topics, connectors."""
+    settings = settings_for()
+    first = settings.kafka.bootstrap_servers.split(",")[0].strip()
+    host, _, port_text = first.rpartition(":")
+    broker: EmbeddedBroker | None = None
+    if not port_open(host, int(port_text)):
+        if not _loopback(host):
+            raise fail(f"no Kafka broker answers at {first}, and it is not local to embed one")
+        embedded = settings.embedded_broker.model_copy(
+            update={"host": host, "port": int(port_text)}
+        )
+        broker = EmbeddedBroker(embedded).start()
+        console.print(
+            f"started the embedded broker on {broker.bootstrap_servers} (memory only)",
+            highlight=False,
+        )
+    try:
+        run_feeds(
+            feeds=None,
+            scale=scale,
+            rate=None,
+            seed=seed,
+            count=None,
+            duration=duration,
+            accelerate=accelerate,
+            start=None,
+            until=None,
+            namespace=None,
+            duplicates=0.0,
+            late=0.0,
+            late_delay=120.0,
+            malformed=0.0,
+            silent=None,
+            silent_after=None,
+            silent_for=None,
+            create_topics=True,
+        )
+    finally:
+        if broker:
+            broker.stop()
+            console.print("embedded broker stopped")

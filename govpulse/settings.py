@@ -1,0 +1,115 @@
+"""Settings: the only module that reads the environment.
+
+Every variable is prefixed `GOVPULSE_`; nested models use `__`, for example
+`GOVPULSE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092` or `GOVPULSE_DB__PASSWORD=...`.
+A `.env` file in the working directory is read too (never committed; see `.env.example`).
+Everything else in the code base receives a `Settings` object instead of reading the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+NAMESPACE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the broker and how producers batch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "govpulse"
+    # Events per Kafka record: design.md explains why records carry batches.
+    batch_events: int = Field(default=500, ge=1, le=100_000)
+    linger_ms: int = Field(default=200, ge=0, le=60_000)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "gzip"
+    request_timeout_ms: int = Field(default=30_000, ge=1_000)
+
+
+class EmbeddedBrokerSettings(BaseModel):
+    """The memory-only Tansu broker that `govpulse broker` and `govpulse up` can start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=1, le=65_535)
+    start_timeout_s: float = Field(default=15.0, gt=0)
+
+
+class DatabaseSettings(BaseModel):
+    """PostgreSQL / TimescaleDB connection; the password is never printed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65_535)
+    name: str = "govpulse"
+    user: str = "govpulse"
+    password: SecretStr = SecretStr("")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    connect_timeout_s: int = Field(default=5, ge=1)
+
+    def conninfo(self) -> str:
+        """A libpq connection string; callers must not log it (it holds the password)."""
+        parts = {
+            "host": self.host,
+            "port": str(self.port),
+            "dbname": self.name,
+            "user": self.user,
+            "sslmode": self.sslmode,
+            "connect_timeout": str(self.connect_timeout_s),
+        }
+        password = self.password.get_secret_value()
+        if password:
+            parts["password"] = password
+        return " ".join(f"{key}={_quote_libpq(value)}" for key, value in parts.items())
+
+    def describe(self) -> str:
+        """Where the database is, safe to print."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.name}"
+
+
+def _quote_libpq(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+class Settings(BaseSettings):
+    """All of govpulse's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GOVPULSE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    namespace: str = "live"
+    kafka: KafkaSettings = KafkaSettings()
+    embedded_broker: EmbeddedBrokerSettings = EmbeddedBrokerSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("namespace")
+    @classmethod
+    def _valid_namespace(cls, value: str) -> str:
+        # The namespace becomes part of topic names, a consumer group and a SQL schema name.
+        if not NAMESPACE_PATTERN.match(value):
+            raise ValueError(
+                "namespace must start with a lowercase letter and contain only lowercase "
+                f"letters, digits and '_' (at most 31 characters), got {value!r}"
+            )
+        return value
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
