@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup lint test test-fast run clean
+.PHONY: setup lint test test-fast db run clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -24,8 +24,17 @@ test: lint
 test-fast: setup
 	$(BIN)/pytest -ra -m "not slow" tests/unit
 
+# PostgreSQL from Debian's packages, started, with a role whose password lives in .env (never
+# committed); a later run restarts the cluster and keeps the password.
+db: setup
+	@if [ ! -f .env ]; then \
+		.ci/postgres.sh govpulse govpulse | sed 's/^export //' > .env && chmod 600 .env; \
+	else \
+		.ci/postgres.sh govpulse govpulse "$$(sed -n 's/^GOVPULSE_DB__PASSWORD=//p' .env)" > /dev/null; \
+	fi
+
 # The whole pipeline on this machine, until Ctrl-C.
-run: setup
+run: db
 	$(BIN)/govpulse up
 
 clean:

@@ -51,6 +51,7 @@ class BatchingProducer:
         self.stats = ProducerStats()
         self._buffers: dict[tuple[str, str], _Buffer] = {}
         self._topics: dict[str, str] = {}  # feed name -> physical topic
+        self._span_start_ms: int | None = None  # event time of the oldest element buffered
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=settings.bootstrap_servers,
@@ -73,6 +74,12 @@ class BatchingProducer:
         if out.whole_record:
             self._send(out.feed, out.key, out.value, events=1)
             return
+        span = self.settings.batch_event_span_ms
+        if self._span_start_ms is None:
+            self._span_start_ms = out.timestamp_ms
+        elif out.timestamp_ms - self._span_start_ms > span:
+            self._flush_buffers()
+            self._span_start_ms = out.timestamp_ms
         buffer = self._buffers.get((out.feed, out.key))
         if buffer is None:
             buffer = self._buffers[(out.feed, out.key)] = _Buffer()
@@ -90,10 +97,14 @@ class BatchingProducer:
                 self._flush_buffer(feed_name, key, buffer)
 
     def flush(self, timeout_s: float | None = None) -> None:
+        self._flush_buffers()
+        self._producer.flush(timeout=timeout_s)
+
+    def _flush_buffers(self) -> None:
         for (feed_name, key), buffer in self._buffers.items():
             if buffer.items:
                 self._flush_buffer(feed_name, key, buffer)
-        self._producer.flush(timeout=timeout_s)
+        self._span_start_ms = None
 
     def close(self) -> None:
         """Flush everything, close, and raise `ProduceError` if any record was not acknowledged."""

@@ -28,6 +28,10 @@ class KafkaSettings(BaseModel):
     # Events per Kafka record: design.md explains why records carry batches.
     batch_events: int = Field(default=500, ge=1, le=100_000)
     linger_ms: int = Field(default=200, ge=0, le=60_000)
+    # Every batch is sent once event time has moved this far past the oldest one buffered: at
+    # replay speeds a wall-clock linger spans hours of event time, and records of other agencies
+    # would overtake each other by more than the workers' grace.
+    batch_event_span_ms: int = Field(default=60_000, ge=0)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "gzip"
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
 
@@ -75,6 +79,27 @@ class DatabaseSettings(BaseModel):
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.name}"
 
 
+class StreamsSettings(BaseModel):
+    """The Faust workers: lateness, flushing to the database, group membership."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Events whose minute is older than the partition's newest event time less this go to .late.
+    grace_s: int = Field(default=3600, ge=60)
+    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+    archive_raw: bool = True
+    archive_batch_records: int = Field(default=200, ge=1)
+    # A worker's name in pipeline health; default: host name and process id.
+    worker_name: str = ""
+    # Group membership: short timeouts let a restarted worker rejoin within seconds.
+    session_timeout_s: float = Field(default=6.0, ge=1)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    # Send each changelog record in its own produce batch. Tansu (the embedded broker) reports a
+    # wrong latest offset for multi-record batches, which makes table recovery skip updates.
+    # None: on when the broker is Tansu, off otherwise.
+    single_record_batches: bool | None = None
+
+
 def _quote_libpq(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
@@ -95,6 +120,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     embedded_broker: EmbeddedBrokerSettings = EmbeddedBrokerSettings()
     db: DatabaseSettings = DatabaseSettings()
+    streams: StreamsSettings = StreamsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("namespace")

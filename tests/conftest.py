@@ -1,8 +1,10 @@
-"""Shared fixtures: a real Kafka-protocol broker, found or started, and unique namespaces.
+"""Shared fixtures: a real Kafka-protocol broker, found or started, a real PostgreSQL, and unique
+namespaces.
 
 The broker comes from GOVPULSE_KAFKA__BOOTSTRAP_SERVERS when something answers there (CI starts
-one); otherwise the embedded Tansu broker is started on a free port. When neither is possible the
-Kafka tests are skipped with a reason that names the missing service.
+one); otherwise the embedded Tansu broker is started on a free port. PostgreSQL comes from
+GOVPULSE_DB__* (CI creates a role and database). When a service is missing, the tests that need
+it are skipped with a reason that names it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Iterator
 import pytest
 
 from govpulse.broker import BrokerError, EmbeddedBroker, port_open
-from govpulse.settings import EmbeddedBrokerSettings, KafkaSettings
+from govpulse.db.connection import DatabaseUnavailable, connect, one_line
+from govpulse.db.migrate import drop_namespace, migrate
+from govpulse.settings import EmbeddedBrokerSettings, KafkaSettings, Settings
 
 
 def _free_port() -> int:
@@ -51,3 +55,27 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
 def namespace() -> str:
     """A namespace no other test uses, so every test has topics of its own."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def pg_settings() -> Settings:
+    """Settings from the environment (GOVPULSE_DB__*), once PostgreSQL is known to answer."""
+    settings = Settings()
+    try:
+        with connect(settings.db):
+            pass
+    except DatabaseUnavailable as exc:
+        reason = one_line(exc.__cause__ or exc, settings.db)
+        pytest.skip(f"PostgreSQL unavailable at {settings.db.describe()}: {reason}")
+    return settings
+
+
+@pytest.fixture
+def db_namespace(pg_settings: Settings, namespace: str) -> Iterator[str]:
+    """A freshly migrated namespace of its own, dropped with all its data afterwards."""
+    settings = pg_settings.model_copy(update={"namespace": namespace})
+    migrate(settings)
+    try:
+        yield namespace
+    finally:
+        drop_namespace(settings, namespace)

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from govpulse.broker import BrokerError
+from govpulse.db.connection import DatabaseUnavailable
+from govpulse.db.migration_files import MigrationError
 from govpulse.kafka_admin import BrokerUnavailable
 from govpulse.recording import RecordingFormatError
 from govpulse.reference.csvfile import ReferenceDataError
@@ -25,6 +27,8 @@ stderr = Console(stderr=True, soft_wrap=True)
 OPERATOR_ERRORS: tuple[type[BaseException], ...] = (
     BrokerError,
     BrokerUnavailable,
+    DatabaseUnavailable,
+    MigrationError,
     RecordingFormatError,
     ReferenceDataError,
     UnknownFeedError,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import typer
 
-from govpulse.cli import connectors, topics
+from govpulse.cli import connectors, db, topics
 from govpulse.cli.broker import broker
 from govpulse.cli.simulate import simulate
 from govpulse.cli.up import up
+from govpulse.cli.worker import worker
 
 app = typer.Typer(
     help="govpulse: live metrics of Vietnam's national e-government platforms.",
@@ -16,10 +17,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(connectors.app, name="connectors")
+app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.command("broker")(broker)
 app.command("simulate")(simulate)
 app.command("up")(up)
+app.command("worker")(worker)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Database access: migrations, connections and the aggregate tables' contract."""

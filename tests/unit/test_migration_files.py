@@ -1,0 +1,38 @@
+"""The packaged migration files: names, order and variant choice (no database)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from govpulse.db.migration_files import MigrationError, Variant, applicable, discover
+from govpulse.db.tables import AGGREGATE_TABLES
+
+
+def test_packaged_files_are_ordered_and_each_database_gets_one_rollup_variant() -> None:
+    found = discover()
+    assert [m.version for m in found] == sorted(m.version for m in found)
+    plain = [m.file_name for m in applicable(found, timescaledb=False)]
+    timescale = [m.file_name for m in applicable(found, timescaledb=True)]
+    assert "0004_rollups.plain.sql" in plain and "0004_rollups.timescale.sql" not in plain
+    assert "0004_rollups.timescale.sql" in timescale and "0004_rollups.plain.sql" not in timescale
+    assert len(plain) == len(timescale)
+
+
+def test_every_aggregate_table_has_both_rollups_in_both_variants() -> None:
+    files = {m.file_name: m.read_sql() for m in discover() if m.variant is not Variant.ALL}
+    for table in AGGREGATE_TABLES.values():
+        for text in files.values():
+            assert f"VIEW {table.name}_hourly" in text and f"VIEW {table.name}_daily" in text
+
+
+def test_misnamed_or_conflicting_files_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "0001_a.plain.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="0001_a"):
+        discover(tmp_path)
+    (tmp_path / "0001_a.plain.sql").unlink()
+    (tmp_path / "2_bad.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"2_bad\.sql"):
+        discover(tmp_path)
