@@ -53,6 +53,12 @@ class RecordingWriter:
         self._raw.write(head[:-1] + b',"value":' + event.model_dump_json().encode() + b"}\n")
         self.count += 1
 
+    def write_raw(self, feed_name: str, key: str, timestamp_ms: int, value_json: bytes) -> None:
+        """A line from an event already serialised as a JSON object."""
+        head = orjson.dumps({"topic": feed_name, "key": key, "timestamp": timestamp_ms})
+        self._raw.write(head[:-1] + b',"value":' + value_json + b"}\n")
+        self.count += 1
+
     def close(self) -> None:
         self._raw.close()
 

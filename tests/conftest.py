@@ -79,3 +79,18 @@ def db_namespace(pg_settings: Settings, namespace: str) -> Iterator[str]:
         yield namespace
     finally:
         drop_namespace(settings, namespace)
+
+
+@pytest.fixture
+def stream_settings(kafka_settings: KafkaSettings, namespace: str) -> Iterator[Settings]:
+    """A fresh, migrated namespace on the test broker and PostgreSQL, dropped afterwards."""
+    import psycopg
+
+    settings = Settings(namespace=namespace, kafka=kafka_settings)
+    try:
+        psycopg.connect(settings.db.conninfo(), connect_timeout=3).close()
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL unavailable at {settings.db.describe()}: {str(exc).strip()[:200]}")
+    migrate(settings)
+    yield settings
+    drop_namespace(settings, namespace, force=True)

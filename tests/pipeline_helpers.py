@@ -93,7 +93,7 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def query(settings: Settings, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+def query(settings: Settings, statement: str | sql.Composed, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(settings.db.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(settings.namespace)))
         return conn.execute(statement, params).fetchall()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import typer
 
 from govpulse.cli import connectors, db, topics
+from govpulse.cli import namespace as namespace_cli
 from govpulse.cli.broker import broker
+from govpulse.cli.replay import record, replay
 from govpulse.cli.simulate import simulate
 from govpulse.cli.up import up
 from govpulse.cli.worker import worker
@@ -18,8 +20,11 @@ app = typer.Typer(
 )
 app.add_typer(connectors.app, name="connectors")
 app.add_typer(db.app, name="db")
+app.add_typer(namespace_cli.app, name="namespace")
 app.add_typer(topics.app, name="topics")
 app.command("broker")(broker)
+app.command("record")(record)
+app.command("replay")(replay)
 app.command("simulate")(simulate)
 app.command("up")(up)
 app.command("worker")(worker)

@@ -12,19 +12,18 @@ import signal
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 
 from connectors.calibration import local_day
 from connectors.faults import FaultConfig, Outgoing
 from connectors.simulation import SimulationConfig
-from govpulse.settings import KafkaSettings, Settings
+from govpulse.settings import Settings
 from govpulse.topics import FEEDS, feed
 from tests.kafka_reader import read_topic
 from tests.pipeline_helpers import produce, query, start_worker, stop_worker, wait_for, worker_env
@@ -33,20 +32,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 START = local_day(2024, 10, 1).replace(hour=8)
 INCIDENT_DAYS = (local_day(2024, 10, 1), local_day(2024, 10, 4))
-
-
-@pytest.fixture
-def stream_settings(kafka_settings: KafkaSettings, namespace: str) -> Iterator[Settings]:
-    from govpulse.db.migrate import drop_namespace, migrate
-
-    settings = Settings(namespace=namespace, kafka=kafka_settings)
-    try:
-        psycopg.connect(settings.db.conninfo(), connect_timeout=3).close()
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL unavailable at {settings.db.describe()}: {str(exc).strip()[:200]}")
-    migrate(settings)
-    yield settings
-    drop_namespace(settings, namespace, force=True)
 
 
 def unique_events(sent: list[Outgoing]) -> dict[str, list[dict[str, Any]]]:

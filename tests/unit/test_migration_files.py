@@ -21,7 +21,11 @@ def test_packaged_files_are_ordered_and_each_database_gets_one_rollup_variant() 
 
 
 def test_every_aggregate_table_has_both_rollups_in_both_variants() -> None:
-    files = {m.file_name: m.read_sql() for m in discover() if m.variant is not Variant.ALL}
+    files = {
+        m.file_name: m.read_sql()
+        for m in discover()
+        if m.variant is not Variant.ALL and "rollups" in m.version
+    }
     for table in AGGREGATE_TABLES.values():
         for text in files.values():
             assert f"VIEW {table.name}_hourly" in text and f"VIEW {table.name}_daily" in text
