@@ -30,8 +30,9 @@ class KafkaSettings(BaseModel):
     linger_ms: int = Field(default=200, ge=0, le=60_000)
     # Every batch is sent once event time has moved this far past the oldest one buffered: at
     # replay speeds a wall-clock linger spans hours of event time, and records of other agencies
-    # would overtake each other by more than the workers' grace.
-    batch_event_span_ms: int = Field(default=60_000, ge=0)
+    # would overtake each other by more than the workers' grace. Keep it well below
+    # GOVPULSE_STREAMS__GRACE_S; larger spans mean larger records and a faster pipeline.
+    batch_event_span_ms: int = Field(default=600_000, ge=0)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "gzip"
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
 
@@ -100,6 +101,42 @@ class StreamsSettings(BaseModel):
     single_record_batches: bool | None = None
 
 
+class AlertSettings(BaseModel):
+    """Alert evaluation in the worker and webhook notifications."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    # A YAML rules file; empty: the packaged rules (govpulse/alerts/rules.yaml).
+    rules_file: str = ""
+    interval_s: float = Field(default=10.0, gt=0, le=3600)
+    # Generic JSON receivers, and chat receivers that take {"text": ...} (Slack, Mattermost...).
+    # As JSON lists in the environment: GOVPULSE_ALERTS__WEBHOOK_URLS='["http://..."]'.
+    webhook_urls: tuple[str, ...] = ()
+    chat_webhook_urls: tuple[str, ...] = ()
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_retries: int = Field(default=5, ge=0, le=50)  # attempts after the first
+    webhook_backoff_s: float = Field(default=1.0, gt=0)  # doubled after every failure
+    webhook_backoff_max_s: float = Field(default=60.0, gt=0)
+    webhook_queue_size: int = Field(default=1000, ge=1)  # per receiver; the oldest is dropped
+
+
+class GrafanaSettings(BaseModel):
+    """Where `govpulse dashboards push` publishes; token and password are never printed.
+
+    A token (service account) wins over user and password (basic auth) when both are set.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = "http://127.0.0.1:3000"
+    token: SecretStr = SecretStr("")
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    folder: str = "govpulse"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
 def _quote_libpq(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
@@ -121,6 +158,8 @@ class Settings(BaseSettings):
     embedded_broker: EmbeddedBrokerSettings = EmbeddedBrokerSettings()
     db: DatabaseSettings = DatabaseSettings()
     streams: StreamsSettings = StreamsSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
+    alerts: AlertSettings = AlertSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("namespace")

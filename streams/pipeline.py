@@ -147,5 +147,9 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         await pipeline.flush_once()
 
     app.timer(interval=streams.flush_interval_s)(flush)
+    if settings.alerts.enabled:
+        from streams.alerting.worker import attach_alerting
+
+        attach_alerting(app, settings)
 
     return pipeline

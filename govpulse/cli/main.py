@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import typer
 
-from govpulse.cli import connectors, db, topics
+from govpulse.cli import alerts as alerts_cli
+from govpulse.cli import connectors, dashboards, db, topics
 from govpulse.cli import namespace as namespace_cli
+from govpulse.cli.bench import bench
 from govpulse.cli.broker import broker
 from govpulse.cli.replay import record, replay
 from govpulse.cli.simulate import simulate
+from govpulse.cli.top import top
 from govpulse.cli.up import up
 from govpulse.cli.worker import worker
 
@@ -18,14 +21,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(connectors.app, name="connectors")
+app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(db.app, name="db")
 app.add_typer(namespace_cli.app, name="namespace")
 app.add_typer(topics.app, name="topics")
+app.command("bench")(bench)
 app.command("broker")(broker)
 app.command("record")(record)
 app.command("replay")(replay)
 app.command("simulate")(simulate)
+app.command("top")(top)
 app.command("up")(up)
 app.command("worker")(worker)
 

@@ -1,0 +1,294 @@
+"""The measurements of `govpulse bench`, each returning its figures; printing is the CLI's.
+
+(a) raw ceiling: a plain consumer reading and decoding the pre-loaded records;
+(b) pipeline: a worker from the same topics to database aggregates, until the database
+    reflects every event, with the worker's CPU time and peak memory;
+(c) freshness at a steady offered load: probe events of a dedicated agency, sent at a fixed
+    interval inside the load, and the delay until the database counts each of them;
+(d) replay rate: producing a recording as fast as the broker takes it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from kafka import KafkaConsumer, TopicPartition
+from psycopg import sql
+
+from benchmarks.process_stats import sample
+from connectors.clock import SystemClock
+from connectors.faults import FaultConfig, Outgoing
+from connectors.producer import BatchingProducer
+from connectors.replay import recording_source, replay
+from connectors.runner import RunOptions, run
+from connectors.simulation import SimulationConfig
+from govpulse.codec import decode
+from govpulse.events import NdxpTransaction
+from govpulse.events.ndxp import NdxpResult
+from govpulse.settings import Settings
+from govpulse.topics import FEEDS, feed
+
+PROBE_AGENCY = "ZZPROBE"  # a code no real agency has, so its rows are the probe's alone
+
+
+@dataclass(frozen=True)
+class Rate:
+    events: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def load_recording(settings: Settings, recording: Path) -> Rate:
+    """(d) Produce a recording into the namespace as fast as possible."""
+    producer = BatchingProducer(settings.kafka, settings.namespace)
+    try:
+        progress = replay(recording_source(recording), producer, SystemClock(), speed=None)
+    finally:
+        producer.close()
+    return Rate(progress.events, progress.elapsed_s)
+
+
+def raw_ceiling(settings: Settings) -> Rate:
+    """(a) Read every record of the namespace's feeds and decode it, with one plain consumer."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 << 20,
+    )
+    try:
+        partitions = [
+            TopicPartition(spec.topic(settings.namespace), p)
+            for spec in FEEDS.values()
+            for p in sorted(consumer.partitions_for_topic(spec.topic(settings.namespace)) or ())
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        models = {spec.topic(settings.namespace): spec.model for spec in FEEDS.values()}
+        events = 0
+        started = time.monotonic()
+        idle_since = started
+        while time.monotonic() - idle_since < 2.0:
+            batches = consumer.poll(timeout_ms=200, max_records=10_000)
+            if batches:
+                idle_since = time.monotonic()
+            for tp, records in batches.items():
+                model = models[tp.topic]
+                for record in records:
+                    events += len(decode(model, record.value).events)
+        return Rate(events, idle_since - started)
+    finally:
+        consumer.close()
+
+
+def db_event_count(settings: Settings) -> int:
+    statement = sql.SQL(
+        "SELECT (SELECT coalesce(sum(events), 0) FROM {d})"
+        " + (SELECT coalesce(sum(payments), 0) FROM {p})"
+        " + (SELECT coalesce(sum(calls), 0) FROM {n}) + (SELECT coalesce(sum(events), 0) FROM {i})"
+        " + (SELECT coalesce(sum(documents), 0) FROM {v})"
+    ).format(
+        d=sql.Identifier(settings.namespace, "dossier_minute"),
+        p=sql.Identifier(settings.namespace, "payment_minute"),
+        n=sql.Identifier(settings.namespace, "ndxp_minute"),
+        i=sql.Identifier(settings.namespace, "incident_minute"),
+        v=sql.Identifier(settings.namespace, "document_minute"),
+    )
+    with psycopg.connect(settings.db.conninfo(), autocommit=True) as conn:
+        row = conn.execute(statement).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    rate: Rate
+    worker_cpu_s: float
+    worker_peak_mb: float
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "govpulse.cli.main", "worker"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def pipeline(
+    settings: Settings,
+    env: dict[str, str],
+    expected_events: int,
+    log: Path,
+    timeout_s: float = 1800,
+) -> PipelineResult:
+    """(b) Start a worker on pre-loaded topics; time until the database counts every event."""
+    worker = start_worker(env, log)
+    try:
+        started = time.monotonic()
+        first_row_at: float | None = None
+        peak = 0.0
+        cpu = 0.0
+        while time.monotonic() - started < timeout_s:
+            counted = db_event_count(settings)
+            now = time.monotonic()
+            if counted and first_row_at is None:
+                first_row_at = now
+            stats = sample(worker.pid)
+            if stats:
+                peak, cpu = max(peak, stats.peak_rss_mb), stats.cpu_s
+            if counted >= expected_events:
+                # Measured from the first row: the group join and table recovery are start-up.
+                begin = first_row_at if first_row_at is not None else started
+                return PipelineResult(Rate(counted, max(now - begin, 1e-3)), cpu, peak)
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")
+            time.sleep(0.25)
+        raise TimeoutError(
+            f"the database counted {db_event_count(settings)} of {expected_events} events"
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _probe_event(now: datetime) -> bytes:
+    return (
+        NdxpTransaction(
+            event_id=uuid.uuid4(),
+            occurred_at=now,
+            agency=PROBE_AGENCY,
+            service="population_identity",
+            provider="BCA",
+            latency_ms=1,
+            result=NdxpResult.OK,
+            bytes=1,
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+def freshness(
+    settings: Settings,
+    env: dict[str, str],
+    rate: float,
+    seconds: float,
+    log: Path,
+    probes_per_s: float = 5.0,
+) -> list[float]:
+    """(c) Delays (s) from producing a probe event to the database counting it, under load."""
+    from connectors.runner import scale_for_rate
+
+    worker = start_worker(env, log)
+    stop = threading.Event()
+    _probe_count = ProbeCounter(settings)
+    probe_times: list[float] = []
+    delays: list[float] = []
+    try:
+        # Wait until the worker has joined and flushes: a first probe must come through.
+        producer = BatchingProducer(
+            settings.kafka.model_copy(update={"linger_ms": 0, "batch_events": 1}),
+            settings.namespace,
+        )
+        topic_feed = feed("ndxp.transactions").name
+        now = datetime.now(UTC)
+        producer.send(
+            Outgoing(topic_feed, PROBE_AGENCY, int(now.timestamp() * 1000), _probe_event(now))
+        )
+        producer.flush()
+        deadline = time.monotonic() + 120
+        while _probe_count() < 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the worker did not start counting probes within 120 s")
+            time.sleep(0.2)
+        base = _probe_count()
+        feeds = tuple(FEEDS)
+        config = SimulationConfig(seed=7, scale=scale_for_rate(rate, feeds, 1.0), feeds=feeds)
+        load_producer = BatchingProducer(settings.kafka, settings.namespace)
+        load = threading.Thread(
+            target=run,
+            daemon=True,
+            args=(
+                load_producer,
+                config,
+                FaultConfig(),
+                RunOptions(duration_s=seconds),
+                SystemClock(),
+                stop,
+            ),
+        )
+        load.start()
+        interval = 1.0 / probes_per_s
+        next_probe = time.monotonic()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if time.monotonic() >= next_probe:
+                now = datetime.now(UTC)
+                producer.send(
+                    Outgoing(
+                        topic_feed, PROBE_AGENCY, int(now.timestamp() * 1000), _probe_event(now)
+                    )
+                )
+                producer.flush()
+                probe_times.append(time.monotonic())
+                next_probe += interval
+            seen = _probe_count() - base
+            while len(delays) < min(seen, len(probe_times)):
+                delays.append(time.monotonic() - probe_times[len(delays)])
+            time.sleep(0.01)
+        stop.set()
+        load.join(timeout=30)
+        load_producer.close()
+        drain = time.monotonic() + 30
+        while len(delays) < len(probe_times) and time.monotonic() < drain:
+            seen = _probe_count() - base
+            while len(delays) < min(seen, len(probe_times)):
+                delays.append(time.monotonic() - probe_times[len(delays)])
+            time.sleep(0.01)
+        producer.close()
+        return delays
+    finally:
+        stop.set()
+        _probe_count.close()
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+class ProbeCounter:
+    """Counts the probe's calls in the database over one connection (polled every few ms)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.connection = psycopg.connect(settings.db.conninfo(), autocommit=True)
+        self.statement = sql.SQL(
+            "SELECT coalesce(sum(calls), 0) FROM {t} WHERE agency = %s"
+        ).format(t=sql.Identifier(settings.namespace, "ndxp_minute"))
+
+    def __call__(self) -> int:
+        row = self.connection.execute(self.statement, (PROBE_AGENCY,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

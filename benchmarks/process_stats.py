@@ -1,0 +1,27 @@
+"""CPU time and peak memory of a process, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    cpu_s: float  # user + system time since the process started
+    peak_rss_mb: float  # VmHWM: the resident set's high-water mark
+
+
+def sample(pid: int) -> ProcessSample | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime, stime (fields 14 and 15)
+    peak_kb = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
+    )
+    return ProcessSample(cpu, peak_kb / 1024)

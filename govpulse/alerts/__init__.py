@@ -1,0 +1,1 @@
+"""Alerting shared by the stream workers and the CLI: rules, measures, silences, stored events."""
