@@ -95,38 +95,53 @@ class Pipeline:
             raise
 
 
-def _single_record_batches(settings: Settings) -> bool:
-    configured = settings.streams.single_record_batches
-    if configured is not None:
-        return configured
+@dataclass(frozen=True)
+class BrokerTraits:
+    """What the worker adapts to: Tansu's offset quirk, and how many replicas the cluster holds."""
+
+    single_record_batches: bool
+    replication_factor: int
+
+
+def probe_broker_traits(settings: Settings) -> BrokerTraits:
     from govpulse.kafka_admin import admin_client
 
     client = admin_client(settings.kafka)
     try:
-        # The embedded broker keeps Tansu's default cluster id.
-        return bool(client.describe_cluster().get("cluster_id") == "tansu_cluster")
+        cluster = client.describe_cluster()
     finally:
         client.close()
+    configured = settings.streams.single_record_batches
+    # The embedded broker keeps Tansu's default cluster id.
+    tansu = cluster.get("cluster_id") == "tansu_cluster"
+    brokers = len(cluster.get("brokers", []))
+    return BrokerTraits(
+        single_record_batches=tansu if configured is None else configured,
+        # Changelogs are the workers' state: replicate them wherever the cluster can.
+        replication_factor=3 if brokers >= 3 else 1,
+    )
 
 
 def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     streams = settings.streams
-    single_batches = (
-        _single_record_batches(settings) if probe_broker else bool(streams.single_record_batches)
+    traits = (
+        probe_broker_traits(settings)
+        if probe_broker
+        else BrokerTraits(bool(streams.single_record_batches), 1)
     )
     app = faust.App(
         app_id(settings.namespace),
         broker=broker_urls(settings.kafka.bootstrap_servers),
         store="memory://",
         web_enabled=False,
-        topic_replication_factor=1,
+        topic_replication_factor=traits.replication_factor,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=streams.session_timeout_s,
         broker_heartbeat_interval=streams.heartbeat_interval_s,
         broker_rebalance_timeout=streams.session_timeout_s,
         table_standby_replicas=0,
-        producer_max_batch_size=1 if single_batches else DEFAULT_PRODUCER_BATCH_BYTES,
+        producer_max_batch_size=1 if traits.single_record_batches else DEFAULT_PRODUCER_BATCH_BYTES,
     )
     worker = streams.worker_name or f"{socket.gethostname()}-{os.getpid()}"
     sink = DatabaseSink(settings.db, settings.namespace)

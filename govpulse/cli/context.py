@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 from govpulse.settings import Settings
@@ -21,7 +22,10 @@ def configure_logging(level: str) -> None:
         level=level,
         format="%(message)s",
         datefmt="%H:%M:%S",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+        # stderr: stdout carries the commands' own output (tables, --json).
+        handlers=[
+            RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+        ],
         force=True,
     )
     # The Kafka clients log every reconnect at INFO; operators need their warnings only.
