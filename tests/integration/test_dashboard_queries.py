@@ -3,7 +3,6 @@ filled (simulated feeds → broker → Faust worker → PostgreSQL), through the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from connectors.calibration import local_day
 from connectors.simulation import SimulationConfig
 from dashboards.catalogue import build_all
 from govpulse.db.roles import READER_ROLE
-from govpulse.settings import KafkaSettings, Settings
+from govpulse.settings import Settings
 from govpulse.topics import FEEDS
 from tests.grafana_sql import expand_macros, interpolate
 from tests.pipeline_helpers import produce, query, start_worker, stop_worker, wait_for, worker_env
@@ -30,20 +29,6 @@ BUSIEST = (
     "GROUP BY 1 ORDER BY sum(events) DESC LIMIT 1"
 )
 TABLES = ("dossier_minute", "payment_minute", "ndxp_minute", "incident_minute", "document_minute")
-
-
-@pytest.fixture
-def stream_settings(kafka_settings: KafkaSettings, namespace: str) -> Iterator[Settings]:
-    from govpulse.db.migrate import drop_namespace, migrate
-
-    settings = Settings(namespace=namespace, kafka=kafka_settings)
-    try:
-        psycopg.connect(settings.db.conninfo(), connect_timeout=3).close()
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL unavailable at {settings.db.describe()}: {str(exc).strip()[:200]}")
-    migrate(settings)
-    yield settings
-    drop_namespace(settings, namespace, force=True)
 
 
 def fill(settings: Settings, log: Path) -> None:

@@ -6,22 +6,20 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from kafka import KafkaAdminClient
 
 from connectors.calibration import local_day
-from connectors.clock import ManualClock
 from connectors.faults import FaultConfig
-from connectors.producer import BatchingProducer
-from connectors.runner import RunOptions, RunProgress, run
 from connectors.simulation import SimulationConfig, simulate
 from govpulse.codec import decode
 from govpulse.kafka_admin import ensure_topics, planned_topics
 from govpulse.settings import KafkaSettings
 from govpulse.topics import FEEDS, feed, select_feeds
 from tests.kafka_reader import read_topic
+from tests.pipeline_helpers import produce
 
 pytestmark = pytest.mark.kafka
 
@@ -61,30 +59,6 @@ def test_topics_with_dlq_and_late_channels_are_created_once(
         admin.close()
 
 
-def produce(
-    kafka_settings: KafkaSettings,
-    namespace: str,
-    config: SimulationConfig,
-    start: datetime,
-    end: datetime,
-    faults: FaultConfig | None = None,
-) -> tuple[BatchingProducer, RunProgress]:
-    ensure_topics(kafka_settings, select_feeds(list(config.feeds)), namespace)
-    producer = BatchingProducer(kafka_settings, namespace)
-    clock = ManualClock(start)
-    try:
-        progress = run(
-            producer,
-            config,
-            faults or FaultConfig(),
-            RunOptions(start=start, end=end, accelerate=0),
-            clock,
-        )
-    finally:
-        producer.close()
-    return producer, progress
-
-
 def test_every_feed_reads_back_exactly_as_produced(
     kafka_settings: KafkaSettings, namespace: str
 ) -> None:
@@ -95,13 +69,13 @@ def test_every_feed_reads_back_exactly_as_produced(
     month = (local_day(2024, 10, 1), local_day(2024, 11, 1))
     expected["cyber.incidents"] = [e for _, e in simulate(incidents_config, *month)]
 
-    producer, _ = produce(kafka_settings, namespace, CONFIG, START, END)
-    incidents_producer, _ = produce(kafka_settings, namespace, incidents_config, *month)
+    busy, _ = produce(kafka_settings, namespace, CONFIG, START, END)
+    rare, _ = produce(kafka_settings, namespace, incidents_config, *month)
     assert set(expected) == set(FEEDS)
 
     for feed_name, events in expected.items():
         spec = feed(feed_name)
-        stats = incidents_producer.stats if feed_name == "cyber.incidents" else producer.stats
+        stats = (rare if feed_name == "cyber.incidents" else busy).producer.stats
         records = read_topic(
             kafka_settings.bootstrap_servers, spec.topic(namespace), stats.records[feed_name]
         )
@@ -131,7 +105,7 @@ def test_malformed_records_reach_the_topic_and_fail_decoding(
 ) -> None:
     config = SimulationConfig(seed=5, scale=0.01, feeds=("ndxp.transactions",))
     end = START + timedelta(hours=1)
-    producer, progress = produce(
+    sink, progress = produce(
         kafka_settings, namespace, config, START, end, FaultConfig(seed=5, malformed_rate=0.02)
     )
     injected = progress.faults.malformed["ndxp.transactions"]
@@ -139,7 +113,7 @@ def test_malformed_records_reach_the_topic_and_fail_decoding(
     records = read_topic(
         kafka_settings.bootstrap_servers,
         feed("ndxp.transactions").topic(namespace),
-        producer.stats.records["ndxp.transactions"],
+        sink.producer.stats.records["ndxp.transactions"],
     )
     rejected = sum(
         len(decode(feed("ndxp.transactions").model, value).rejected) for _, value in records

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 import pytest
 
 from connectors.calibration import local_day
 from connectors.simulation import SimulationConfig
 from govpulse.db.connection import connect
 from govpulse.indicators import Snapshot, read_snapshot
-from govpulse.settings import KafkaSettings, Settings
+from govpulse.settings import Settings
 from govpulse.topics import FEEDS
 from tests.pipeline_helpers import produce, query, start_worker, stop_worker, wait_for, worker_env
 
@@ -31,20 +29,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 START = local_day(2024, 10, 1).replace(hour=8)
 AS_OF = START + timedelta(hours=1)  # the produced hour is exactly "the last hour"
 INCIDENTS_FROM = local_day(2024, 9, 28)  # incidents are rare: a few days of them
-
-
-@pytest.fixture
-def stream_settings(kafka_settings: KafkaSettings, namespace: str) -> Iterator[Settings]:
-    from govpulse.db.migrate import drop_namespace, migrate
-
-    settings = Settings(namespace=namespace, kafka=kafka_settings)
-    try:
-        psycopg.connect(settings.db.conninfo(), connect_timeout=3).close()
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL unavailable at {settings.db.describe()}: {str(exc).strip()[:200]}")
-    migrate(settings)
-    yield settings
-    drop_namespace(settings, namespace, force=True)
 
 
 def _unique(values: list[bytes]) -> list[dict[str, Any]]:
