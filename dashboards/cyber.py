@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, bargauge, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, TIME_GROUP
+from dashboards.variables import AGENCY_FILTER, RANGE_AND_AGENCY, TIME_GROUP
 from dashboards.variables import table as t
 
-WHERE = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
+WHERE = RANGE_AND_AGENCY
 # Open at the end of the range: every incident detected so far and not yet resolved, so the
 # sum runs over all history up to $__timeTo(), not just the range.
 OPEN = (

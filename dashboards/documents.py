@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, TIME_GROUP
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
 from dashboards.variables import table as t
 
-WHERE = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
+WHERE = RANGE_AND_AGENCY
 PER_MINUTE = f"({BUCKET_SECONDS} / 60)"
 SENT = "action = 'sent'"
 RECEIVED = "action = 'receipt' AND delivery_status IN ('delivered', 'acknowledged')"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, column_unit, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, TIME_GROUP
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
 from dashboards.variables import table as t
 
-WHERE = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
+WHERE = RANGE_AND_AGENCY
 RANGE_SECONDS = "extract(epoch FROM $__timeTo()::timestamptz - $__timeFrom()::timestamptz)"
 FAILED = "result IN ('error', 'timeout')"
 # Percentiles come from summed histograms (design.md): never an average of percentiles.

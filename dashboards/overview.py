@@ -17,11 +17,18 @@ from dashboards.model import (
     table,
     timeseries,
 )
-from dashboards.public_services import FULL_ONLINE_RATE, ON_TIME_RATE, SUBMITTED
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, TIME_GROUP
+from dashboards.public_services import (
+    FULL_ONLINE_RATE,
+    ON_TIME_RATE,
+    SUBMITTED,
+    online_payments,
+    payments_value,
+    total,
+)
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
 from dashboards.variables import table as t
 
-WHERE = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
+WHERE = RANGE_AND_AGENCY
 AGENCY_JOIN = "JOIN reference.agencies a ON a.code = d.agency AND a.scheme = '2024'"
 
 
@@ -32,10 +39,6 @@ def _level_rate(level: str) -> Query:
         f"AND a.level = '{level}'",
         "table",
     )
-
-
-def _total(expression: str, source: str, alias: str) -> Query:
-    return Query(f"SELECT {expression} AS {alias} FROM {t(source)} WHERE {WHERE}", "table")
 
 
 SUBMISSIONS = Query(
@@ -89,7 +92,7 @@ def build() -> JSON:
         stat(
             "Dossiers submitted",
             "Submissions in the time range.",
-            _total(
+            total(
                 f"coalesce(sum(events) FILTER (WHERE {SUBMITTED}), 0)",
                 "dossier_minute",
                 "submitted",
@@ -122,29 +125,9 @@ def build() -> JSON:
         5,
         4,
     )
+    layout.add(online_payments(), 5, 4)
     layout.add(
-        stat(
-            "Online payments",
-            "Successful online payments.",
-            _total(
-                "coalesce(sum(payments) FILTER (WHERE status = 'success'), 0)",
-                "payment_minute",
-                "payments",
-            ),
-        ),
-        5,
-        4,
-    )
-    layout.add(
-        stat(
-            "Payments value (VND)",
-            "Value of successful online payments.",
-            _total(
-                "coalesce(sum(amount_vnd) FILTER (WHERE status = 'success'), 0)",
-                "payment_minute",
-                "amount_vnd",
-            ),
-        ),
+        payments_value(),
         5,
         4,
     )
@@ -176,7 +159,7 @@ def build() -> JSON:
         stat(
             "Documents sent",
             "Official documents sent on the Axis.",
-            _total(
+            total(
                 f"coalesce(sum(documents) FILTER (WHERE {documents.SENT}), 0)",
                 "document_minute",
                 "sent",
@@ -189,7 +172,7 @@ def build() -> JSON:
         stat(
             "Documents received",
             "Deliveries delivered or acknowledged.",
-            _total(
+            total(
                 f"coalesce(sum(documents) FILTER (WHERE {documents.RECEIVED}), 0)",
                 "document_minute",
                 "received",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, column_unit, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, TIME_GROUP
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
 from dashboards.variables import table as t
 
-WHERE = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
+WHERE = RANGE_AND_AGENCY
 SUBMITTED = "status = 'submitted'"
 # Full-process online ("toàn trình") share of submissions, as report 200/BC-BTTTT counts it.
 FULL_ONLINE_RATE = (
@@ -60,8 +60,33 @@ BY_FIELD = Query(
 )
 
 
-def _total(expression: str, source: str = "dossier_minute", alias: str = "value") -> Query:
+def total(expression: str, source: str = "dossier_minute", alias: str = "value") -> Query:
+    """One figure over the time range and the chosen agencies (stat panels)."""
     return Query(f"SELECT {expression} AS {alias} FROM {t(source)} WHERE {WHERE}", "table")
+
+
+def online_payments() -> JSON:
+    return stat(
+        "Online payments",
+        "Successful online payments.",
+        total(
+            "coalesce(sum(payments) FILTER (WHERE status = 'success'), 0)",
+            "payment_minute",
+            "payments",
+        ),
+    )
+
+
+def payments_value() -> JSON:
+    return stat(
+        "Payments value (VND)",
+        "Value of successful online payments.",
+        total(
+            "coalesce(sum(amount_vnd) FILTER (WHERE status = 'success'), 0)",
+            "payment_minute",
+            "amount_vnd",
+        ),
+    )
 
 
 # Alert rule: a province's on-time rate below 90 % over the last hour.
@@ -74,7 +99,7 @@ def build() -> JSON:
         stat(
             "Dossiers submitted",
             "Submissions in the time range.",
-            _total(f"coalesce(sum(events) FILTER (WHERE {SUBMITTED}), 0)", alias="submitted"),
+            total(f"coalesce(sum(events) FILTER (WHERE {SUBMITTED}), 0)", alias="submitted"),
         ),
         4,
         4,
@@ -83,7 +108,7 @@ def build() -> JSON:
         stat(
             "Full-process online",
             "Share of submissions fully online (toàn trình).",
-            _total(FULL_ONLINE_RATE, alias="full_online_rate"),
+            total(FULL_ONLINE_RATE, alias="full_online_rate"),
             unit="percentunit",
             decimals=1,
         ),
@@ -94,7 +119,7 @@ def build() -> JSON:
         stat(
             "On-time completion",
             "Completions before their due time.",
-            _total(ON_TIME_RATE, alias="on_time_rate"),
+            total(ON_TIME_RATE, alias="on_time_rate"),
             unit="percentunit",
             thresholds=ON_TIME_STEPS,
             decimals=1,
@@ -106,35 +131,15 @@ def build() -> JSON:
         stat(
             "Overdue completions",
             "Dossiers completed after their due time.",
-            _total("coalesce(sum(overdue), 0)", alias="overdue"),
+            total("coalesce(sum(overdue), 0)", alias="overdue"),
             thresholds=((None, "green"), (1.0, "orange")),
         ),
         4,
         4,
     )
+    layout.add(online_payments(), 4, 4)
     layout.add(
-        stat(
-            "Online payments",
-            "Successful online payments.",
-            _total(
-                "coalesce(sum(payments) FILTER (WHERE status = 'success'), 0)",
-                "payment_minute",
-                "payments",
-            ),
-        ),
-        4,
-        4,
-    )
-    layout.add(
-        stat(
-            "Payments value (VND)",
-            "Value of successful online payments.",
-            _total(
-                "coalesce(sum(amount_vnd) FILTER (WHERE status = 'success'), 0)",
-                "payment_minute",
-                "amount_vnd",
-            ),
-        ),
+        payments_value(),
         4,
         4,
     )

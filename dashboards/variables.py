@@ -27,6 +27,8 @@ INTERVALS = ("1m", "5m", "15m", "1h", "6h", "1d")
 
 NAMESPACE = "${namespace}"
 AGENCY_FILTER = "agency IN (${agency})"
+# The time range and the chosen agencies: the WHERE clause of most panels.
+RANGE_AND_AGENCY = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
 # Seconds in one time bucket: turns counts per bucket into rates whatever the interval.
 BUCKET_SECONDS = "extract(epoch FROM '${interval}'::interval)"
 TIME_GROUP = "$__timeGroupAlias(bucket, ${interval})"

@@ -9,6 +9,7 @@ Everything else in the code base receives a `Settings` object instead of reading
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 
@@ -178,3 +179,18 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+def child_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """`base` plus the GOVPULSE_ variables that give a child process (a worker started by the
+    CLI, a benchmark or a test) this namespace, broker and database."""
+    db = settings.db
+    return dict(base) | {
+        "GOVPULSE_NAMESPACE": settings.namespace,
+        "GOVPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "GOVPULSE_DB__HOST": db.host,
+        "GOVPULSE_DB__PORT": str(db.port),
+        "GOVPULSE_DB__NAME": db.name,
+        "GOVPULSE_DB__USER": db.user,
+        "GOVPULSE_DB__PASSWORD": db.password.get_secret_value(),
+    }

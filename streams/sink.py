@@ -60,29 +60,25 @@ def archive_statement(schema: str) -> sql.Composed:
 
 
 def health_statement(schema: str) -> sql.Composed:
-    columns = PIPELINE_HEALTH_COLUMNS
     key = ("bucket", "feed", "worker")
-    sets = []
-    for column in columns:
-        if column in key:
-            continue
+    table = sql.Identifier(PIPELINE_HEALTH)
+
+    def assignment(column: str) -> sql.Composed:
+        name = sql.Identifier(column)
         if column in _HEALTH_ADDITIVE:
-            sets.append(sql.SQL("{c} = {t}.{c} + EXCLUDED.{c}"))
-        elif column in ("last_event_at", "flush_latency_ms_max"):
-            sets.append(sql.SQL("{c} = GREATEST({t}.{c}, EXCLUDED.{c})"))
-        else:
-            sets.append(sql.SQL("{c} = EXCLUDED.{c}"))
+            return sql.SQL("{c} = {t}.{c} + EXCLUDED.{c}").format(c=name, t=table)
+        if column in ("last_event_at", "flush_latency_ms_max"):
+            return sql.SQL("{c} = GREATEST({t}.{c}, EXCLUDED.{c})").format(c=name, t=table)
+        return sql.SQL("{c} = EXCLUDED.{c}").format(c=name)
+
     return sql.SQL(
         "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
     ).format(
         table=sql.Identifier(schema, PIPELINE_HEALTH),
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        columns=sql.SQL(", ").join(map(sql.Identifier, PIPELINE_HEALTH_COLUMNS)),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(PIPELINE_HEALTH_COLUMNS)),
         key=sql.SQL(", ").join(map(sql.Identifier, key)),
-        sets=sql.SQL(", ").join(
-            s.format(c=sql.Identifier(c), t=sql.Identifier(PIPELINE_HEALTH))
-            for s, c in zip(sets, [c for c in columns if c not in key], strict=True)
-        ),
+        sets=sql.SQL(", ").join(assignment(c) for c in PIPELINE_HEALTH_COLUMNS if c not in key),
     )
 
 

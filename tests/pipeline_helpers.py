@@ -20,7 +20,7 @@ from connectors.producer import BatchingProducer
 from connectors.runner import RunOptions, RunProgress, run
 from connectors.simulation import SimulationConfig
 from govpulse.kafka_admin import ensure_topics
-from govpulse.settings import KafkaSettings, Settings
+from govpulse.settings import KafkaSettings, Settings, child_environment
 from govpulse.topics import select_feeds
 
 
@@ -59,21 +59,9 @@ def produce(
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    db = settings.db
-    return (
-        os.environ
-        | {
-            "GOVPULSE_NAMESPACE": settings.namespace,
-            "GOVPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "GOVPULSE_DB__HOST": db.host,
-            "GOVPULSE_DB__PORT": str(db.port),
-            "GOVPULSE_DB__NAME": db.name,
-            "GOVPULSE_DB__USER": db.user,
-            "GOVPULSE_DB__PASSWORD": db.password.get_secret_value(),
-            "GOVPULSE_STREAMS__FLUSH_INTERVAL_S": "0.5",
-        }
-        | extra
-    )
+    # A short flush interval keeps the tests' waits short.
+    env = child_environment(settings, os.environ)
+    return env | {"GOVPULSE_STREAMS__FLUSH_INTERVAL_S": "0.5"} | extra
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

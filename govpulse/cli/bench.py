@@ -22,20 +22,12 @@ from rich.table import Table
 from govpulse.cli.context import configure_logging, settings_for
 from govpulse.cli.errors import friendly_errors
 from govpulse.cli.output import console
+from govpulse.settings import Settings, child_environment
 
 
-def _worker_env(settings: Any) -> dict[str, str]:
-    db = settings.db
-    return os.environ | {
-        "GOVPULSE_NAMESPACE": settings.namespace,
-        "GOVPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "GOVPULSE_DB__HOST": db.host,
-        "GOVPULSE_DB__PORT": str(db.port),
-        "GOVPULSE_DB__NAME": db.name,
-        "GOVPULSE_DB__USER": db.user,
-        "GOVPULSE_DB__PASSWORD": db.password.get_secret_value(),
-        "GOVPULSE_STREAMS__WORKER_NAME": f"bench-{settings.namespace}",
-    }
+def _worker_env(settings: Settings) -> dict[str, str]:
+    env = child_environment(settings, os.environ)
+    return env | {"GOVPULSE_STREAMS__WORKER_NAME": f"bench-{settings.namespace}"}
 
 
 @friendly_errors
