@@ -11,6 +11,7 @@ COPY govpulse ./govpulse
 COPY connectors ./connectors
 COPY streams ./streams
 COPY dashboards ./dashboards
+COPY cli ./cli
 # Runtime dependencies are pinned exactly (==) in pyproject.toml; no extras: the embedded broker
 # and the dev tools have no place in the stack, which runs a real Kafka.
 RUN /opt/govpulse/bin/pip install --no-cache-dir --disable-pip-version-check /src

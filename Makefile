@@ -16,6 +16,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # Needs a broker and PostgreSQL (see .ci/run); tests that cannot reach them say so and skip.
 test: lint

@@ -66,7 +66,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "govpulse.cli.main", "worker"],
+        [sys.executable, "-m", "cli.main", "worker"],
         env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -34,7 +34,7 @@ def up_settings(namespace: str) -> Iterator[Settings]:
 
 def test_up_fills_the_aggregate_tables_within_seconds(up_settings: Settings) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "govpulse.cli.main", "up", "--duration", "25", "--accelerate", "60"],
+        [sys.executable, "-m", "cli.main", "up", "--duration", "25", "--accelerate", "60"],
         env=worker_env(up_settings), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -376,7 +376,7 @@ def test_drop_namespace_refuses_live_and_foreign_schemas(pg_settings: Settings) 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "govpulse.cli.main", "db", *args],
+        [sys.executable, "-m", "cli.main", "db", *args],
         env=os.environ | env,
         capture_output=True,
         text=True,

@@ -130,7 +130,7 @@ def cli_run(bootstrap: str, namespace: str, *args: str) -> subprocess.CompletedP
         [
             sys.executable,
             "-m",
-            "govpulse.cli.main",
+            "cli.main",
             "connectors",
             "run",
             "--accelerate",

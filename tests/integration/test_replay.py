@@ -47,7 +47,7 @@ def all_rows(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "govpulse.cli.main", *args]
+    command = [sys.executable, "-m", "cli.main", *args]
     env = worker_env(settings)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 

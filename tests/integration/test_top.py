@@ -174,7 +174,7 @@ def _check_p95_incidents_and_health(
 def _check_cli_prints_them(snapshot: Snapshot, settings: Settings) -> None:
     env = worker_env(settings) | {"COLUMNS": "200", "TERM": "dumb"}
     done = subprocess.run(
-        [sys.executable, "-m", "govpulse.cli.main", "top", "--once",
+        [sys.executable, "-m", "cli.main", "top", "--once",
          "--namespace", settings.namespace, "--at", AS_OF.isoformat()],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -200,7 +200,7 @@ def _check_cli_prints_them(snapshot: Snapshot, settings: Settings) -> None:
 def test_top_says_in_one_line_when_the_database_is_unreachable(tmp_path: Path) -> None:
     env = {"GOVPULSE_DB__HOST": "127.0.0.1", "GOVPULSE_DB__PORT": "1", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-m", "govpulse.cli.main", "top", "--once"],
+        [sys.executable, "-m", "cli.main", "top", "--once"],
         env=env, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1

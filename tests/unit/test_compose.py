@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ def test_the_image_runs_govpulse_as_a_non_root_user() -> None:
     assert 'ENTRYPOINT ["govpulse"]' in lines
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".git" in ignored and ".venv" in ignored
+
+
+def test_the_image_holds_the_command_and_every_layer_it_wires() -> None:
+    # The console script lives in its own top-level package (the composition root); an image
+    # without it, or without a layer it runs, would fail at the first command.
+    copied = {
+        line.split()[1]
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+    }
+    script = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    command_package = script["govpulse"].split(".")[0]
+    assert command_package == "cli"
+    assert {command_package, "govpulse", "connectors", "streams", "dashboards"} <= copied
 
 
 def test_the_stack_has_every_part(services: dict[str, dict[str, Any]]) -> None:

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli.main import app
 from dashboards import board
 from dashboards.catalogue import GENERATED_DIR, build_all, drift, render, write_all
 from dashboards.model import DATASOURCE, GRID_COLUMNS
-from govpulse.cli.main import app
 from tests.grafana_sql import expand_macros, interpolate
 
 PROVISIONING = GENERATED_DIR.parent / "provisioning"

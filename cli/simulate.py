@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console
+from cli.errors import friendly_errors
+from cli.output import console
 from govpulse.topics import select_feeds
 
 

@@ -8,9 +8,9 @@ from typing import Annotated
 import faust
 import typer
 
-from govpulse.cli.context import configure_logging, settings_for
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console
+from cli.context import configure_logging, settings_for
+from cli.errors import friendly_errors
+from cli.output import console
 
 
 @friendly_errors

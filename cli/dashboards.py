@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from cli.context import configure_logging, settings_for
+from cli.errors import fail, friendly_errors
+from cli.output import console
 from dashboards.catalogue import GENERATED_DIR, build_all, drift, write_all
 from dashboards.publisher import GrafanaError, publish
-from govpulse.cli.context import configure_logging, settings_for
-from govpulse.cli.errors import fail, friendly_errors
-from govpulse.cli.output import console
 
 app = typer.Typer(help="Grafana dashboards: generate, check, publish.", no_args_is_help=True)
 

@@ -15,11 +15,11 @@ from typing import Annotated
 
 import typer
 
+from cli.connectors import run_feeds
+from cli.context import settings_for
+from cli.errors import fail, friendly_errors
+from cli.output import console
 from govpulse.broker import EmbeddedBroker, port_open
-from govpulse.cli.connectors import run_feeds
-from govpulse.cli.context import settings_for
-from govpulse.cli.errors import fail, friendly_errors
-from govpulse.cli.output import console
 
 
 def _loopback(host: str) -> bool:
@@ -63,7 +63,7 @@ def up(
         )  # fmt: skip
         # The worker runs in its own process: faust owns its event loop and signal handlers.
         worker = subprocess.Popen(
-            [sys.executable, "-m", "govpulse.cli.main", "worker"], env=os.environ.copy()
+            [sys.executable, "-m", "cli.main", "worker"], env=os.environ.copy()
         )
         run_feeds(
             feeds=None, scale=scale, rate=None, seed=seed, count=None, duration=duration,

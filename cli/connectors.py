@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from govpulse.cli.context import configure_logging, settings_for
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console, print_run_summary, progress_printer
+from cli.context import configure_logging, settings_for
+from cli.errors import friendly_errors
+from cli.output import console, print_run_summary, progress_printer
 from govpulse.topics import FEEDS, select_feeds
 
 app = typer.Typer(help="Simulated feeds of the national platforms.", no_args_is_help=True)

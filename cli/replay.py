@@ -19,9 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from govpulse.cli.context import configure_logging, settings_for
-from govpulse.cli.errors import fail, friendly_errors
-from govpulse.cli.output import console
+from cli.context import configure_logging, settings_for
+from cli.errors import fail, friendly_errors
+from cli.output import console
 from govpulse.topics import select_feeds
 
 LIVE = "live"

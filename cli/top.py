@@ -19,9 +19,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from govpulse.cli.context import settings_for
-from govpulse.cli.errors import fail, friendly_errors
-from govpulse.cli.output import console
+from cli.context import settings_for
+from cli.errors import fail, friendly_errors
+from cli.output import console
 from govpulse.db.connection import DatabaseUnavailable, connect, one_line
 from govpulse.indicators import VIETNAM, Snapshot, read_snapshot
 from govpulse.settings import Settings

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from govpulse.cli.context import settings_for
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console
+from cli.context import settings_for
+from cli.errors import friendly_errors
+from cli.output import console
 from govpulse.kafka_admin import admin_client, ensure_topics, planned_topics
 from govpulse.topics import select_feeds
 

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli.context import settings_for
+from cli.errors import fail, friendly_errors
+from cli.output import console
 from govpulse.alerts.grafana import export
 from govpulse.alerts.measures import MEASURES
 from govpulse.alerts.rules import (
@@ -21,9 +24,6 @@ from govpulse.alerts.rules import (
 )
 from govpulse.alerts.silences import parse_matchers
 from govpulse.alerts.store import add_silence, expire_silence, list_alerts, list_silences
-from govpulse.cli.context import settings_for
-from govpulse.cli.errors import fail, friendly_errors
-from govpulse.cli.output import console
 
 app = typer.Typer(help="Alert rules, firing alerts and silences.", no_args_is_help=True)
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import typer
 
-from govpulse.cli import alerts as alerts_cli
-from govpulse.cli import connectors, dashboards, db, topics
-from govpulse.cli import namespace as namespace_cli
-from govpulse.cli.bench import bench
-from govpulse.cli.broker import broker
-from govpulse.cli.replay import record, replay
-from govpulse.cli.simulate import simulate
-from govpulse.cli.top import top
-from govpulse.cli.up import up
-from govpulse.cli.worker import worker
+from cli import alerts as alerts_cli
+from cli import connectors, dashboards, db, topics
+from cli import namespace as namespace_cli
+from cli.bench import bench
+from cli.broker import broker
+from cli.replay import record, replay
+from cli.simulate import simulate
+from cli.top import top
+from cli.up import up
+from cli.worker import worker
 
 app = typer.Typer(
     help="govpulse: live metrics of Vietnam's national e-government platforms.",

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from govpulse.cli.context import configure_logging, settings_for
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console
+from cli.context import configure_logging, settings_for
+from cli.errors import friendly_errors
+from cli.output import console
 from govpulse.db.migrate import drop_namespace, list_namespaces, migrate, status
 
 app = typer.Typer(help="PostgreSQL / TimescaleDB schema of a namespace.", no_args_is_help=True)

@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from govpulse.cli.context import settings_for
-from govpulse.cli.errors import fail, friendly_errors
-from govpulse.cli.output import console
+from cli.context import settings_for
+from cli.errors import fail, friendly_errors
+from cli.output import console
 from govpulse.topics import select_feeds
 
 app = typer.Typer(help="Isolated namespaces for replays and tests.", no_args_is_help=True)

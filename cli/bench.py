@@ -19,9 +19,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from govpulse.cli.context import configure_logging, settings_for
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console
+from cli.context import configure_logging, settings_for
+from cli.errors import friendly_errors
+from cli.output import console
 from govpulse.settings import Settings, child_environment
 
 

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from cli.context import settings_for
+from cli.errors import friendly_errors
+from cli.output import console
 from govpulse.broker import EmbeddedBroker
-from govpulse.cli.context import settings_for
-from govpulse.cli.errors import friendly_errors
-from govpulse.cli.output import console
 
 
 @friendly_errors
