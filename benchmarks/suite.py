@@ -1,0 +1,111 @@
+"""The whole `govpulse bench` run, returning its figures; options and printing are the CLI's.
+
+Runs against the configured broker and PostgreSQL in throw-away namespaces (dropped at the end
+unless `keep`): simulates a window into a recording, loads it (the replay rate), reads it back
+with a plain consumer (the raw ceiling), runs a worker until the database counts every event (the
+pipeline rate, worker CPU and peak memory), and measures freshness under a steady offered load.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks import measurements as m
+from connectors.calibration import local_day
+from connectors.simulation import SimulationConfig, simulate
+from govpulse.db.migrate import drop_namespace, migrate
+from govpulse.kafka_admin import ensure_topics
+from govpulse.recording import RecordingWriter
+from govpulse.settings import Settings, child_environment
+from govpulse.topics import select_feeds
+
+# Shows what runs while a stage takes its time (the CLI passes a spinner); none by default.
+Stage = Callable[[str], AbstractContextManager[object]]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    scale: float = 1.0
+    hours: float = 2.0  # of event time, from 08:00 on 1 Oct 2024
+    rate: float = 10_000  # offered load of the freshness run, events/s
+    freshness_s: float = 30
+    archive: bool = True  # keep the raw-event archive on in the worker
+    keep: bool = False  # keep the namespaces for inspection
+
+
+def _quiet(_: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+def worker_env(settings: Settings, archive: bool) -> dict[str, str]:
+    env = child_environment(settings, os.environ)
+    env |= {"GOVPULSE_STREAMS__WORKER_NAME": f"bench-{settings.namespace}"}
+    return env | ({} if archive else {"GOVPULSE_STREAMS__ARCHIVE_RAW": "false"})
+
+
+def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> dict[str, Any]:
+    """Every figure of one bench run, in the order they are printed."""
+    tag = uuid.uuid4().hex[:8]
+    figures: dict[str, Any] = {"scale": options.scale, "hours": options.hours}
+    work = Path(tempfile.mkdtemp(prefix="govpulse-bench-"))
+    recording = work / "window.ndjson.gz"
+    start = local_day(2024, 10, 1).replace(hour=8)
+    with stage("simulating the window"), RecordingWriter(recording) as writer:
+        config = SimulationConfig(seed=2024, scale=options.scale)
+        for feed_name, event in simulate(config, start, start + timedelta(hours=options.hours)):
+            writer.write(feed_name, event)
+    figures["events"] = writer.count
+    namespaces = []
+    try:
+        for name in (f"bench_{tag}", f"bench_{tag}_fresh"):
+            # model_copy skips validation: the names above are valid namespaces by construction.
+            settings = base.model_copy(update={"namespace": name})
+            ensure_topics(settings.kafka, select_feeds(None), name)
+            migrate(settings)
+            namespaces.append(settings)
+        load, fresh = namespaces
+        with stage("(d) loading the recording (replay rate)"):
+            replay_rate = m.load_recording(load, recording)
+        with stage("(a) raw ceiling: a plain consumer decoding every record"):
+            ceiling = m.raw_ceiling(load)
+        with stage("(b) pipeline: a worker until the database counts every event"):
+            result = m.pipeline(
+                load, worker_env(load, options.archive), figures["events"],
+                work / "pipeline-worker.log",
+            )  # fmt: skip
+        with stage(
+            f"(c) freshness at {options.rate:,.0f} events/s for {options.freshness_s:.0f} s"
+        ):
+            delays = m.freshness(
+                fresh, worker_env(fresh, options.archive), options.rate, options.freshness_s,
+                work / "freshness-worker.log",
+            )  # fmt: skip
+        figures |= {
+            "replay_events_per_s": round(replay_rate.per_second),
+            "raw_ceiling_events_per_s": round(ceiling.per_second),
+            "pipeline_events_per_s": round(result.rate.per_second),
+            "pipeline_to_ceiling": round(result.rate.per_second / ceiling.per_second, 3)
+            if ceiling.per_second
+            else None,
+            "worker_cpu_s": round(result.worker_cpu_s, 1),
+            "worker_cpu_share": round(result.worker_cpu_s / result.rate.seconds, 2),
+            "worker_peak_mb": round(result.worker_peak_mb),
+            "freshness_offered_events_per_s": options.rate,
+            "freshness_p50_s": round(m.median(delays), 3),
+            "freshness_p99_s": round(m.percentile(delays, 0.99), 3),
+            "freshness_probes": len(delays),
+            "archive": options.archive,
+        }
+    finally:
+        if not options.keep:
+            for settings in namespaces:
+                drop_namespace(settings, settings.namespace, force=True)
+    return figures

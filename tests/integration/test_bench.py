@@ -1,0 +1,43 @@
+"""`govpulse bench` end to end at a tiny scale: every figure measured, nothing left behind."""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager, nullcontext
+
+import pytest
+
+from benchmarks.suite import BenchOptions, run_bench
+from govpulse.db.migrate import list_namespaces
+from govpulse.settings import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+
+def _bench_namespaces(settings: Settings) -> set[str]:
+    return {name for name in list_namespaces(settings) if name.startswith("bench_")}
+
+
+def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
+    stream_settings: Settings,
+) -> None:
+    before = _bench_namespaces(stream_settings)
+    stages: list[str] = []
+
+    def stage(name: str) -> AbstractContextManager[object]:
+        stages.append(name)
+        return nullcontext()
+
+    options = BenchOptions(scale=0.02, hours=0.25, rate=500, freshness_s=3, archive=False)
+    figures = run_bench(stream_settings, options, stage=stage)
+
+    assert figures["events"] > 0
+    for rate in ("replay_events_per_s", "raw_ceiling_events_per_s", "pipeline_events_per_s"):
+        assert figures[rate] > 0, rate
+    assert figures["worker_cpu_s"] > 0 and figures["worker_peak_mb"] > 0
+    assert figures["freshness_probes"] > 0
+    assert 0 <= figures["freshness_p50_s"] <= figures["freshness_p99_s"]
+    assert not math.isnan(figures["freshness_p99_s"])
+    assert figures["archive"] is False and figures["freshness_offered_events_per_s"] == 500
+    assert [name[:3] for name in stages[1:]] == ["(d)", "(a)", "(b)", "(c)"]
+    assert _bench_namespaces(stream_settings) == before
