@@ -98,7 +98,7 @@ def replay(
     """Replay traffic into a namespace's topics, keeping per-key order and event times."""
     from connectors.clock import SystemClock
     from connectors.producer import BatchingProducer
-    from connectors.replay import ReplayProgress, archive_source, count_archive, recording_source
+    from connectors.replay import ReplayProgress, open_source
     from connectors.replay import replay as run_replay
     from govpulse.kafka_admin import ensure_topics
 
@@ -110,39 +110,21 @@ def replay(
     configure_logging(settings.log_level)
     wanted = {spec.name for spec in select_feeds(feeds)}
     start, end = _aware(since, "--since"), _aware(until, "--until")
-    total: int | None = None
-    if source.startswith("archive:"):
-        origin = source.removeprefix("archive:")
-        settings_for(origin)  # validates the name
-        total = count_archive(settings.db, origin, wanted, start, end)
-        elements = archive_source(settings.db, origin, wanted, start, end)
-    elif source.startswith("kafka:"):
-        from connectors.kafka_source import kafka_source
-
-        origin = source.removeprefix("kafka:")
-        if origin == namespace:
-            raise fail("a namespace cannot be replayed into itself", code=2)
-        settings_for(origin)
-        elements = kafka_source(settings.kafka, origin, select_feeds(sorted(wanted)), start, end)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise fail(f"no recording at {path}", code=2)
-        elements = recording_source(path, wanted, start, end)
+    opened = open_source(source, namespace, settings.kafka, settings.db, wanted, start, end)
     ensure_topics(settings.kafka, select_feeds(sorted(wanted)), namespace)
     producer = BatchingProducer(settings.kafka, namespace)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _progress() as bar:
-        task = bar.add_task(f"replaying into {namespace}", total=total, rate=0.0)
+        task = bar.add_task(f"replaying into {namespace}", total=opened.total, rate=0.0)
 
         def show(progress: ReplayProgress) -> None:
             bar.update(task, completed=progress.events, rate=progress.rate)
 
         try:
-            result = run_replay(elements, producer, SystemClock(), None if max_speed else speed,
-                                stop, show)  # fmt: skip
+            result = run_replay(opened.elements, producer, SystemClock(),
+                                None if max_speed else speed, stop, show)  # fmt: skip
         finally:
             producer.close()
         bar.update(task, completed=result.events, rate=result.rate)

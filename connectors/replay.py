@@ -23,7 +23,8 @@ from connectors.clock import Clock
 from connectors.faults import Outgoing
 from connectors.runner import Sink
 from govpulse.recording import read_recording
-from govpulse.settings import DatabaseSettings
+from govpulse.settings import DatabaseSettings, KafkaSettings, check_namespace
+from govpulse.topics import select_feeds
 
 
 def _in_window(timestamp_ms: int, since: datetime | None, until: datetime | None) -> bool:
@@ -99,6 +100,46 @@ def count_archive(
     with psycopg.connect(db.conninfo()) as conn:
         row = conn.execute(statement, params).fetchone()
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class ReplaySource:
+    elements: Iterable[Outgoing]
+    total: int | None  # known up front for the archive only (a progress bar's length)
+
+
+def open_source(
+    spec: str,
+    into: str,
+    kafka: KafkaSettings,
+    db: DatabaseSettings,
+    feeds: set[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ReplaySource:
+    """The source a replay names: `archive:NAMESPACE`, `kafka:NAMESPACE` or a recording file.
+
+    ValueError when the name is not a namespace, a namespace would replay into itself (`into`),
+    or no recording file is there.
+    """
+    if spec.startswith("archive:"):
+        origin = check_namespace(spec.removeprefix("archive:"))
+        total = count_archive(db, origin, feeds, since, until)
+        return ReplaySource(archive_source(db, origin, feeds, since, until), total)
+    if spec.startswith("kafka:"):
+        from connectors.kafka_source import kafka_source
+
+        origin = spec.removeprefix("kafka:")
+        if origin == into:
+            raise ValueError("a namespace cannot be replayed into itself")
+        check_namespace(origin)
+        return ReplaySource(
+            kafka_source(kafka, origin, select_feeds(sorted(feeds)), since, until), None
+        )
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(f"no recording at {path}")
+    return ReplaySource(recording_source(path, feeds, since, until), None)
 
 
 @dataclass

@@ -166,13 +166,18 @@ class Settings(BaseSettings):
     @field_validator("namespace")
     @classmethod
     def _valid_namespace(cls, value: str) -> str:
-        # The namespace becomes part of topic names, a consumer group and a SQL schema name.
-        if not NAMESPACE_PATTERN.match(value):
-            raise ValueError(
-                "namespace must start with a lowercase letter and contain only lowercase "
-                f"letters, digits and '_' (at most 31 characters), got {value!r}"
-            )
-        return value
+        return check_namespace(value)
+
+
+def check_namespace(value: str) -> str:
+    """`value` if it can name a namespace, else ValueError saying what a name may hold."""
+    # The namespace becomes part of topic names, a consumer group and a SQL schema name.
+    if not NAMESPACE_PATTERN.match(value):
+        raise ValueError(
+            "namespace must start with a lowercase letter and contain only lowercase "
+            f"letters, digits and '_' (at most 31 characters), got {value!r}"
+        )
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -12,9 +12,10 @@ import pytest
 from connectors.calibration import local_day
 from connectors.clock import ManualClock, SystemClock
 from connectors.faults import Outgoing
-from connectors.replay import recording_source, replay
+from connectors.replay import open_source, recording_source, replay
 from connectors.simulation import SimulationConfig, simulate
 from govpulse.recording import RecordingWriter
+from govpulse.settings import DatabaseSettings, KafkaSettings
 
 START = local_day(2024, 10, 1).replace(hour=9)
 
@@ -102,3 +103,29 @@ def test_recording_source_filters_by_feed_and_event_time(half_hour: Path) -> Non
     assert all(
         START.timestamp() * 1000 <= o.timestamp_ms < until.timestamp() * 1000 for o in picked
     )
+
+
+def test_open_source_reads_a_recording_file_with_its_filters(half_hour: Path) -> None:
+    feeds = {"vdxp.documents"}
+    until = START + timedelta(minutes=10)
+    opened = open_source(str(half_hour), "copy", KafkaSettings(), DatabaseSettings(), feeds,
+                         until=until)  # fmt: skip
+    assert opened.total is None
+    assert [e.value for e in opened.elements] == [
+        e.value for e in recording_source(half_hour, feeds, until=until)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("kafka:copy", "a namespace cannot be replayed into itself"),
+        ("kafka:Not-A-Name", "namespace must start with a lowercase letter"),
+        ("archive:Not-A-Name", "namespace must start with a lowercase letter"),
+        ("no/such/recording.ndjson.gz", "no recording at no/such/recording.ndjson.gz"),
+    ],
+)
+def test_open_source_refuses_what_it_cannot_replay(spec: str, message: str) -> None:
+    # Refused before any connection: the settings point nowhere reachable.
+    with pytest.raises(ValueError, match=message):
+        open_source(spec, "copy", KafkaSettings(), DatabaseSettings(), set())
