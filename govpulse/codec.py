@@ -1,18 +1,22 @@
 """Encoding and decoding of Kafka record values.
 
 A record value is one event (a JSON object) or a batch of events (a JSON array) of one feed.
-Decoding validates the whole batch in one pass (the fast path); only when that fails is each
-element validated on its own, so one bad event never costs the good ones beside it.
+Decoding is strict (no string-to-number or number-to-date coercion) and bounded: a record over
+`max_bytes` is refused unparsed, an array of more than `max_events` elements is refused after
+splitting it (never validated element by element), and every element is validated on its own, so
+one bad event never costs the good ones beside it. Each accepted event keeps the exact bytes it
+arrived as (for the raw archive and content comparison of duplicates).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-import orjson
+import msgspec
 from pydantic import TypeAdapter, ValidationError
 
 from govpulse.events import Event
@@ -20,21 +24,57 @@ from govpulse.events import Event
 E = TypeVar("E", bound=Event)
 
 MAX_REASON_CHARS = 500
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_EVENTS = 10_000
+
+
+class RejectReason(StrEnum):
+    """Why input was refused: the label dead letters and pipeline health count by."""
+
+    EMPTY_RECORD = "empty_record"
+    RECORD_TOO_LARGE = "record_too_large"
+    TOO_MANY_EVENTS = "too_many_events"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_EVENT = "not_an_event"
+    INVALID_EVENT = "invalid_event"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    AGENCY_NOT_KEY = "agency_not_key"
+    IMPLAUSIBLE_TIME = "implausible_time"
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    DATABASE_REFUSED = "database_refused"
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """Input that failed: why, and the original bytes (never lost, see the dead-letter topic)."""
 
-    reason: str
+    reason: RejectReason
+    detail: str
     payload: bytes
     index: int | None = None  # position in the batch, None when the whole record is bad
+    events: int = 1  # how many events the payload stands for (a refused batch: all of them)
+
+
+class InvalidEvent(ValueError):
+    """An element that is JSON but not a valid event of the feed."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail[:MAX_REASON_CHARS]
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded(Generic[E]):
     events: list[E]
+    raws: list[bytes]  # the bytes of each event in `events`, as received
     rejected: list[Rejected]
+
+
+ElementValidator = Callable[[bytes], E]
+"""Turns one JSON element into an event or raises `InvalidEvent`."""
+
+_split_array = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 @cache
@@ -52,41 +92,65 @@ def encode_event(event: Event) -> bytes:
     return event.model_dump_json().encode()
 
 
-def decode(model: type[E], value: bytes | None) -> Decoded[E]:
+@cache
+def strict_validator(model: type[E]) -> ElementValidator[E]:
+    """The reference validator: the pydantic model itself, in strict mode."""
+
+    def validate(raw: bytes) -> E:
+        try:
+            return model.model_validate_json(raw, strict=True)
+        except ValidationError as exc:
+            raise InvalidEvent(RejectReason.INVALID_EVENT, describe_error(exc)) from None
+
+    return validate
+
+
+def decode(
+    model: type[E],
+    value: bytes | None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_events: int = DEFAULT_MAX_EVENTS,
+    validator: ElementValidator[E] | None = None,
+) -> Decoded[E]:
     """Validate a record value into events; everything that fails comes back as `Rejected`."""
     if not value:
-        return Decoded([], [Rejected("empty record value", value or b"")])
+        return Decoded([], [], [Rejected(RejectReason.EMPTY_RECORD, "empty record value", b"")])
+    if len(value) > max_bytes:
+        detail = f"record of {len(value)} bytes exceeds the limit of {max_bytes} bytes"
+        return Decoded([], [], [Rejected(RejectReason.RECORD_TOO_LARGE, detail, value)])
+    validate = validator or strict_validator(model)
     first = value.lstrip()[:1]
-    if first == b"[":
-        try:
-            return Decoded(_batch_adapter(model).validate_json(value), [])
-        except ValidationError:
-            return _decode_elementwise(model, value)
     if first == b"{":
         try:
-            return Decoded([model.model_validate_json(value)], [])
-        except ValidationError as exc:
-            return Decoded([], [Rejected(describe_error(exc), value)])
-    return Decoded([], [Rejected("not a JSON object or array", value)])
-
-
-def _decode_elementwise(model: type[E], value: bytes) -> Decoded[E]:
+            return Decoded([validate(value)], [value], [])
+        except InvalidEvent as exc:
+            return Decoded([], [], [Rejected(exc.reason, exc.detail, value)])
+    if first != b"[":
+        return Decoded(
+            [], [], [Rejected(RejectReason.NOT_AN_EVENT, "not a JSON object or array", value)]
+        )
     try:
-        items = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return Decoded([], [Rejected(f"invalid JSON: {exc}", value)])
+        elements = _split_array.decode(value)
+    except msgspec.DecodeError as exc:
+        return Decoded([], [], [Rejected(RejectReason.INVALID_JSON, f"invalid JSON: {exc}", value)])
+    if len(elements) > max_events:
+        detail = f"batch of {len(elements)} events exceeds the limit of {max_events}"
+        return Decoded(
+            [], [], [Rejected(RejectReason.TOO_MANY_EVENTS, detail, value, events=len(elements))]
+        )
     events: list[E] = []
+    raws: list[bytes] = []
     rejected: list[Rejected] = []
-    for index, item in enumerate(items):
+    for index, element in enumerate(elements):
+        raw = bytes(element)
         try:
-            events.append(model.model_validate(item))
-        except ValidationError as exc:
-            rejected.append(Rejected(describe_error(exc), _reencode(item), index))
-    return Decoded(events, rejected)
-
-
-def _reencode(item: Any) -> bytes:
-    return orjson.dumps(item)
+            events.append(validate(raw))
+        except InvalidEvent as exc:
+            rejected.append(Rejected(exc.reason, exc.detail, raw, index))
+            continue
+        raws.append(raw)
+    return Decoded(events, raws, rejected)
 
 
 def describe_error(exc: ValidationError) -> str:

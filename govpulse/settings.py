@@ -88,18 +88,33 @@ class StreamsSettings(BaseModel):
 
     # Events whose minute is older than the partition's newest event time less this go to .late.
     grace_s: int = Field(default=3600, ge=60)
+    # Event time is plausible from 2000-01-01 up to this far ahead of the wall clock; anything
+    # else goes to the dead-letter topic, so no single event can move a watermark into the future.
+    max_future_s: int = Field(default=300, ge=0, le=86_400)
     flush_interval_s: float = Field(default=1.0, gt=0, le=60)
     archive_raw: bool = True
-    archive_batch_records: int = Field(default=200, ge=1)
+    # Hostile-input limits. A record larger than max_record_bytes, or holding more events than
+    # max_record_events, is one dead letter (never parsed element by element); every record the
+    # worker produces (dead letters, late batches) stays under max_output_record_bytes, below
+    # Kafka's default message.max.bytes of 1 MiB; dead-letter payloads beyond
+    # max_dead_letter_payload_bytes are truncated, keeping their size and sha256.
+    max_record_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_record_events: int = Field(default=10_000, ge=1)
+    max_output_record_bytes: int = Field(default=900_000, ge=4096)
+    max_dead_letter_payload_bytes: int = Field(default=16_384, ge=256)
+    # Flow control: a feed stops taking records while this many events wait for the database
+    # (memory stays bounded during an outage or overload; the backlog stays in Kafka).
+    max_pending_events: int = Field(default=200_000, ge=1_000)
+    # Records Faust buffers per stream before it stops fetching (faust's default, 4096 records of
+    # hundreds of events each, is gigabytes under overload).
+    stream_buffer_records: int = Field(default=64, ge=1)
+    # On SIGTERM the last flush gets this long; what it cannot write is read again next start.
+    shutdown_flush_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # A worker's name in pipeline health; default: host name and process id.
     worker_name: str = ""
     # Group membership: short timeouts let a restarted worker rejoin within seconds.
     session_timeout_s: float = Field(default=6.0, ge=1)
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
-    # Send each changelog record in its own produce batch. Tansu (the embedded broker) reports a
-    # wrong latest offset for multi-record batches, which makes table recovery skip updates.
-    # None: on when the broker is Tansu, off otherwise.
-    single_record_batches: bool | None = None
 
 
 class AlertSettings(BaseModel):

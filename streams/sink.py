@@ -1,15 +1,24 @@
-"""Writing to the database: bucket rows (absolute upserts), the raw-event archive, health.
+"""Writing a flush to the database: one transaction, additive, fenced by stored offsets.
 
-Every write is one transaction of parameterised statements (identifiers through `psycopg.sql`).
-A failed write raises `SinkUnavailable` after dropping the connection; the caller keeps its data
-and tries again later, so an outage delays rows but never loses them.
+A flush holds, per feed and partition, the aggregate deltas, raw-archive rows, counted event ids,
+health counters and the partition's new next offset. They are written together: COPY (binary)
+into temporary staging tables, then one `INSERT … SELECT … ON CONFLICT DO UPDATE SET m = m +
+EXCLUDED.m` per table, so a flush costs a handful of statements whatever its size. The offsets
+update only rows whose stored offset is the one the batch started from: a worker that lost a
+partition without noticing (a zombie) finds its rows fenced off and writes nothing of them.
+
+Failures: connection trouble raises `SinkUnavailable` (the caller keeps its data and retries); a
+partition fenced off raises `Fenced` (the caller drops that partition's batch, which its new owner
+reads again); a row the database refuses (a constraint, an overflow) makes the flush retry row by
+row, and refused rows go to `quarantine` with the reason instead of blocking the stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -17,121 +26,340 @@ from psycopg import sql
 
 from govpulse.db.tables import (
     AGGREGATE_TABLES,
-    PIPELINE_HEALTH,
+    INTEGER_DIMENSIONS,
     PIPELINE_HEALTH_COLUMNS,
-    RAW_EVENTS,
     AggregateTable,
 )
 from govpulse.settings import DatabaseSettings
+from streams.dedupe import pack
+from streams.health import health_statement, rejects_statement
+from streams.partition import Pending, RowKey, add_into
 
 log = logging.getLogger(__name__)
 
-# Health counters add up across flushes and workers' restarts; they are operational figures,
-# at least once, unlike the aggregates, which are exact.
-_HEALTH_ADDITIVE = ("events_in", "invalid", "late", "duplicates")
+_REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 class SinkUnavailable(RuntimeError):
     """The database did not take a write; the message is one line without secrets."""
 
 
-def upsert_statement(schema: str, table: AggregateTable) -> sql.Composed:
-    columns = table.columns
-    updates = [*table.measures, *table.histograms]
-    return sql.SQL(
-        "INSERT INTO {table} ({columns}) VALUES ({values}) "
-        "ON CONFLICT ({key}) DO UPDATE SET {updates}, updated_at = now()"
-    ).format(
-        table=sql.Identifier(schema, table.name),
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
-        updates=sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in updates
-        ),
-    )
+class Fenced(RuntimeError):
+    """Stored offsets moved under these (topic, partition): another worker owns them now."""
+
+    def __init__(self, partitions: set[tuple[str, int]]) -> None:
+        super().__init__(f"partitions written by another worker: {sorted(partitions)}")
+        self.partitions = partitions
 
 
-def archive_statement(schema: str) -> sql.Composed:
-    return sql.SQL(
-        "INSERT INTO {table} (occurred_at, feed, agency, event_id, payload) "
-        "VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING"
-    ).format(table=sql.Identifier(schema, RAW_EVENTS))
+@dataclass
+class FeedBatch:
+    """One feed's share of a flush."""
+
+    feed: str
+    topic: str
+    parts: dict[int, Pending]
+
+    def merged_rows(self) -> dict[RowKey, list[Any]]:
+        """Deltas of every partition summed by row (a hostile producer may send one agency's key
+        to two partitions; one INSERT must not touch a row twice)."""
+        width = len(AGGREGATE_TABLES[self.feed].measures)
+        merged: dict[RowKey, list[Any]] = {}
+        for pending in self.parts.values():
+            for key, values in pending.rows.items():
+                mine = merged.get(key)
+                if mine is None:
+                    merged[key] = [v[:] if isinstance(v, list) else v for v in values]
+                else:
+                    add_into(mine, values, width)
+        return merged
 
 
-def health_statement(schema: str) -> sql.Composed:
-    key = ("bucket", "feed", "worker")
-    table = sql.Identifier(PIPELINE_HEALTH)
+@dataclass
+class FlushResult:
+    rows: int = 0
+    archived: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)  # feed -> events
 
-    def assignment(column: str) -> sql.Composed:
-        name = sql.Identifier(column)
-        if column in _HEALTH_ADDITIVE:
-            return sql.SQL("{c} = {t}.{c} + EXCLUDED.{c}").format(c=name, t=table)
-        if column in ("last_event_at", "flush_latency_ms_max"):
-            return sql.SQL("{c} = GREATEST({t}.{c}, EXCLUDED.{c})").format(c=name, t=table)
-        return sql.SQL("{c} = EXCLUDED.{c}").format(c=name)
 
-    return sql.SQL(
-        "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
-    ).format(
-        table=sql.Identifier(schema, PIPELINE_HEALTH),
-        columns=sql.SQL(", ").join(map(sql.Identifier, PIPELINE_HEALTH_COLUMNS)),
-        values=sql.SQL(", ").join(sql.Placeholder() * len(PIPELINE_HEALTH_COLUMNS)),
-        key=sql.SQL(", ").join(map(sql.Identifier, key)),
-        sets=sql.SQL(", ").join(assignment(c) for c in PIPELINE_HEALTH_COLUMNS if c not in key),
-    )
+def _row_values(table: AggregateTable, key: RowKey, values: list[Any]) -> tuple[Any, ...]:
+    minute, agency, *dims = key
+    typed = [
+        int(d) if name in INTEGER_DIMENSIONS else d
+        for d, name in zip(dims, table.dimensions, strict=True)
+    ]
+    return (datetime.fromtimestamp(minute * 60, UTC), agency, *typed, *values)
+
+
+def _column_types(table: AggregateTable) -> list[str]:
+    dims = ["smallint" if d in INTEGER_DIMENSIONS else "text" for d in table.dimensions]
+    return [
+        "timestamptz", "text", *dims, *(["int8"] * len(table.measures)),
+        *(["int8[]"] * len(table.histograms)),
+    ]  # fmt: skip
+
+
+class Statements:
+    """The SQL of one namespace, composed once."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.stage_tables = {
+            feed: sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            ).format(stage=sql.Identifier(f"stage_{t.name}"), table=sql.Identifier(schema, t.name))
+            for feed, t in AGGREGATE_TABLES.items()
+        }
+        self.copy_rows = {
+            feed: sql.SQL("COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)").format(
+                stage=sql.Identifier(f"stage_{t.name}"),
+                columns=sql.SQL(", ").join(map(sql.Identifier, t.columns)),
+            )
+            for feed, t in AGGREGATE_TABLES.items()
+        }
+        self.merge_rows = {
+            feed: self._merge(t, from_stage=True) for feed, t in AGGREGATE_TABLES.items()
+        }
+        self.insert_row = {
+            feed: self._merge(t, from_stage=False) for feed, t in AGGREGATE_TABLES.items()
+        }
+        self.stage_raw = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_raw_events (occurred_at timestamptz, "
+            "feed text, agency text, event_id uuid, payload text) ON COMMIT DELETE ROWS"
+        )
+        self.copy_raw = sql.SQL(
+            "COPY stage_raw_events (occurred_at, feed, agency, event_id, payload) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        self.merge_raw = sql.SQL(
+            "INSERT INTO {raw} (occurred_at, feed, agency, event_id, payload) "
+            "SELECT occurred_at, feed, agency, event_id, payload::jsonb FROM stage_raw_events "
+            "ON CONFLICT DO NOTHING"
+        ).format(raw=sql.Identifier(schema, "raw_events"))
+        self.insert_raw = sql.SQL(
+            "INSERT INTO {raw} (occurred_at, feed, agency, event_id, payload) "
+            "VALUES (%s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING"
+        ).format(raw=sql.Identifier(schema, "raw_events"))
+        self.advance_offsets = sql.SQL(
+            "UPDATE {offsets} AS o SET next_offset = v.to_offset, "
+            "watermark_minute = coalesce(v.watermark, o.watermark_minute), updated_at = now() "
+            "FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+            "AS v(topic, partition, from_offset, to_offset, watermark) "
+            "WHERE o.topic = v.topic AND o.partition = v.partition "
+            "AND o.next_offset = v.from_offset RETURNING o.topic, o.partition"
+        ).format(offsets=sql.Identifier(schema, "stream_offsets"))
+        self.insert_seen = sql.SQL(
+            "INSERT INTO {seen} (topic, partition, max_minute, entries) VALUES (%s, %s, %s, %s)"
+        ).format(seen=sql.Identifier(schema, "seen_ids"))
+        self.prune_seen = sql.SQL(
+            "DELETE FROM {seen} WHERE topic = %s AND partition = %s AND max_minute < %s"
+        ).format(seen=sql.Identifier(schema, "seen_ids"))
+        self.upsert_health = health_statement(schema)
+        self.upsert_rejects = rejects_statement(schema)
+        self.quarantine = sql.SQL(
+            "INSERT INTO {q} (feed, target, reason, events, row_data) VALUES (%s, %s, %s, %s, %s)"
+        ).format(q=sql.Identifier(schema, "quarantine"))
+
+    def _merge(self, table: AggregateTable, from_stage: bool) -> sql.Composed:
+        target = sql.Identifier(table.name)
+        updates = [
+            sql.SQL("{c} = {t}.{c} + EXCLUDED.{c}").format(c=sql.Identifier(c), t=target)
+            for c in table.measures
+        ] + [
+            sql.SQL("{c} = reference.hist_add({t}.{c}, EXCLUDED.{c})").format(
+                c=sql.Identifier(c), t=target
+            )
+            for c in table.histograms
+        ]
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+        source = (
+            sql.SQL("SELECT {columns} FROM {stage}").format(
+                columns=columns, stage=sql.Identifier(f"stage_{table.name}")
+            )
+            if from_stage
+            else sql.SQL("VALUES ({})").format(
+                sql.SQL(", ").join(sql.Placeholder() * len(table.columns))
+            )
+        )
+        return sql.SQL(
+            "INSERT INTO {table} AS {t} ({columns}) {source} "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates}, updated_at = now()"
+        ).format(
+            table=sql.Identifier(self.schema, table.name),
+            t=target,
+            columns=columns,
+            source=source,
+            key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+            updates=sql.SQL(", ").join(updates),
+        )
 
 
 class DatabaseSink:
-    """One async connection per sink, opened on first use and after every failure.
-
-    A connection serves one transaction at a time: give each concurrent writer (the flush loop,
-    each archiver) a sink of its own; the lock only guards against misuse.
-    """
+    """One connection for flushes, opened on first use and after every failure."""
 
     def __init__(self, settings: DatabaseSettings, schema: str) -> None:
         self.settings = settings
         self.schema = schema
+        self.statements = Statements(schema)
         self._connection: psycopg.AsyncConnection[Any] | None = None
-        self._upserts = {feed: upsert_statement(schema, t) for feed, t in AGGREGATE_TABLES.items()}
-        self._archive = archive_statement(schema)
-        self._health = health_statement(schema)
-        self._lock = asyncio.Lock()
 
-    async def upsert_buckets(self, feed: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._write(self._upserts[feed], rows)
+    async def write(
+        self,
+        batches: Sequence[FeedBatch],
+        health: Sequence[Sequence[Any]],
+        rejects: Sequence[Sequence[Any]],
+        prune_before: dict[tuple[str, int], int],
+    ) -> FlushResult:
+        """Write one flush in one transaction (see the module docstring for what may be raised).
 
-    async def archive(self, rows: Sequence[Sequence[Any]]) -> None:
-        await self._write(self._archive, rows)
-
-    async def health(self, rows: Sequence[Sequence[Any]]) -> None:
-        await self._write(self._health, rows)
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
-
-    async def _write(self, statement: sql.Composed, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
+        `health` rows are written as given, except that events quarantined here are added to
+        their feed's `quarantined` and taken off its `counted` (see `health_adjust`).
+        """
         try:
-            async with self._lock:
-                connection = await self._connect()
-                async with connection.transaction(), connection.cursor() as cursor:
-                    await cursor.executemany(statement, rows)
+            connection = await self._connect()
+            try:
+                return await self._write(
+                    connection, batches, health, rejects, prune_before, careful=False
+                )
+            except _REFUSED as exc:
+                log.warning("the database refused a row (%s); writing row by row", one_line(exc))
+                return await self._write(
+                    connection, batches, health, rejects, prune_before, careful=True
+                )
+        except Fenced:
+            raise
         except psycopg.Error as exc:
             await self._drop()
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SinkUnavailable(
-                f"database write failed at {self.settings.describe()}: {reason}"
+                f"database write failed at {self.settings.describe()}: {one_line(exc)}"
             ) from exc
+
+    async def _write(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        batches: Sequence[FeedBatch],
+        health: Sequence[Sequence[Any]],
+        rejects: Sequence[Sequence[Any]],
+        prune_before: dict[tuple[str, int], int],
+        careful: bool,
+    ) -> FlushResult:
+        result = FlushResult()
+        s = self.statements
+        async with connection.transaction(), connection.cursor() as cursor:
+            await self._advance_offsets(cursor, batches)
+            for batch in batches:
+                table = AGGREGATE_TABLES[batch.feed]
+                rows = [_row_values(table, k, v) for k, v in batch.merged_rows().items()]
+                archive = [row for pending in batch.parts.values() for row in pending.archive]
+                if careful:
+                    refused = await self._insert_one_by_one(cursor, batch, table, rows, archive)
+                    if refused:
+                        result.quarantined[batch.feed] = refused
+                else:
+                    await self._copy_and_merge(cursor, batch.feed, table, rows)
+                result.rows += len(rows)
+                result.archived += len(archive)
+                for partition, pending in batch.parts.items():
+                    if len(pending.seen):
+                        await cursor.execute(
+                            s.insert_seen,
+                            (batch.topic, partition, pending.seen_max_minute, pack(pending.seen)),
+                        )
+            if not careful:
+                await self._copy_archive(cursor, batches)
+            for (topic, partition), horizon in prune_before.items():
+                await cursor.execute(s.prune_seen, (topic, partition, horizon))
+            health_rows = health_adjust(health, result.quarantined)
+            if health_rows:
+                await cursor.executemany(s.upsert_health, health_rows)
+            if rejects:
+                await cursor.executemany(s.upsert_rejects, rejects)
+        return result
+
+    async def _advance_offsets(self, cursor: Any, batches: Sequence[FeedBatch]) -> None:
+        wanted = [
+            (batch.topic, partition, pending.from_offset, pending.to_offset, pending.watermark)
+            for batch in batches
+            for partition, pending in batch.parts.items()
+        ]
+        if not wanted:
+            return
+        columns = list(zip(*wanted, strict=True))
+        await cursor.execute(self.statements.advance_offsets, [list(c) for c in columns])
+        advanced = {(topic, partition) for topic, partition in await cursor.fetchall()}
+        missing = {(topic, partition) for topic, partition, *_ in wanted} - advanced
+        if missing:
+            raise Fenced(missing)
+
+    async def _copy_and_merge(
+        self, cursor: Any, feed: str, table: AggregateTable, rows: list[tuple[Any, ...]]
+    ) -> None:
+        if not rows:
+            return
+        s = self.statements
+        await cursor.execute(s.stage_tables[feed])
+        async with cursor.copy(s.copy_rows[feed]) as copy:
+            copy.set_types(_column_types(table))
+            for row in rows:
+                await copy.write_row(row)
+        await cursor.execute(s.merge_rows[feed])
+
+    async def _copy_archive(self, cursor: Any, batches: Sequence[FeedBatch]) -> None:
+        """Every feed's archive rows in one COPY and one INSERT."""
+        if not any(pending.archive for batch in batches for pending in batch.parts.values()):
+            return
+        s = self.statements
+        await cursor.execute(s.stage_raw)
+        async with cursor.copy(s.copy_raw) as copy:
+            copy.set_types(["timestamptz", "text", "text", "uuid", "text"])
+            for batch in batches:
+                feed = batch.feed
+                for pending in batch.parts.values():
+                    for occurred_at, agency, event_id, raw in pending.archive:
+                        await copy.write_row((occurred_at, feed, agency, event_id, raw.decode()))
+        await cursor.execute(s.merge_raw)
+
+    async def _insert_one_by_one(
+        self,
+        cursor: Any,
+        batch: FeedBatch,
+        table: AggregateTable,
+        rows: list[tuple[Any, ...]],
+        archive: list[tuple[datetime, str, Any, bytes]],
+    ) -> int:
+        """The slow path after a refusal: each row in its own savepoint; returns events refused."""
+        s = self.statements
+        refused = 0
+        connection = cursor.connection
+        for row in rows:
+            try:
+                async with connection.transaction():
+                    await cursor.execute(s.insert_row[batch.feed], row)
+            except _REFUSED as exc:
+                events = int(row[len(table.key)])  # the first measure counts events
+                refused += events
+                await cursor.execute(
+                    s.quarantine, (batch.feed, table.name, one_line(exc), events, repr(row))
+                )
+        for occurred_at, agency, event_id, raw in archive:
+            try:
+                async with connection.transaction():
+                    await cursor.execute(
+                        s.insert_raw, (occurred_at, batch.feed, agency, event_id, raw.decode())
+                    )
+            except _REFUSED as exc:
+                await cursor.execute(
+                    s.quarantine, (batch.feed, "raw_events", one_line(exc), 0, raw.decode())
+                )
+        return refused
+
+    async def close(self) -> None:
+        await self._drop()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(
-                self.settings.conninfo(), autocommit=True
-            )
+            self._connection = await psycopg.AsyncConnection.connect(self.settings.conninfo())
         return self._connection
 
     async def _drop(self) -> None:
@@ -141,3 +369,27 @@ class DatabaseSink:
                 await connection.close()
             except psycopg.Error:
                 log.debug("closing a broken connection failed", exc_info=True)
+
+
+def health_adjust(
+    health: Iterable[Sequence[Any]], quarantined: dict[str, int]
+) -> list[Sequence[Any]]:
+    """Move quarantined events of a feed from `counted` to `quarantined` in its health row."""
+    counted = PIPELINE_HEALTH_COLUMNS.index("counted")
+    column = PIPELINE_HEALTH_COLUMNS.index("quarantined")
+    feed_column = PIPELINE_HEALTH_COLUMNS.index("feed")
+    adjusted: list[Sequence[Any]] = []
+    for row in health:
+        moved = quarantined.pop(row[feed_column], 0)
+        if moved:
+            values = list(row)
+            values[counted] -= moved
+            values[column] += moved
+            row = tuple(values)
+        adjusted.append(row)
+    return adjusted
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

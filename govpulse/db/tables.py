@@ -88,5 +88,7 @@ RAW_EVENTS = "raw_events"  # (occurred_at, feed, agency, event_id uuid, payload 
 PIPELINE_HEALTH = "pipeline_health"  # one row per wall-clock minute, feed and worker
 PIPELINE_HEALTH_COLUMNS = (
     "bucket", "feed", "worker", "events_in", "invalid", "late", "duplicates",
-    "last_event_at", "flush_latency_ms_max", "consumer_lag", "updated_at",
+    "last_event_at", "flush_latency_ms_max", "consumer_lag", "updated_at", "counted", "quarantined",
 )  # fmt: skip
+PIPELINE_REJECTS = "pipeline_rejects"  # invalid events by reason, per minute, feed and worker
+PIPELINE_REJECTS_COLUMNS = ("bucket", "feed", "worker", "reason", "events")

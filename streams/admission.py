@@ -1,0 +1,182 @@
+"""Admission of validated events: reference data, plausible event time, the record key.
+
+The codec checks an event's shape; this module checks what the shape cannot: that its agencies,
+NDXP service and provider, Portal procedure and state system exist in the reference data (an
+unknown code is a reason, never a new row), that its times lie between 2000-01-01 and a few
+minutes past the wall clock (so no single event can move a watermark into the future or a bucket
+out of the calendar), and that it came under its own agency's key (state is partitioned by it).
+
+Pure functions of the event and the clock: `admission_check(feed)` returns a function that gives
+`None` for an admissible event, or the reason and a one-line detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+
+from govpulse.codec import RejectReason
+from govpulse.events import (
+    DocumentEvent,
+    DossierEvent,
+    Event,
+    IncidentEvent,
+    NdxpTransaction,
+    PaymentEvent,
+)
+from govpulse.reference.agencies import Scheme, all_agencies
+from govpulse.reference.catalogues import ndxp_services, procedures
+from govpulse.reference.systems import state_systems
+
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+Verdict = tuple[RejectReason, str] | None
+AdmissionCheck = Callable[[Event, str, datetime], Verdict]
+"""(event, record key, latest plausible time) -> None or (reason, detail)."""
+
+
+@cache
+def _agency_codes() -> frozenset[str]:
+    # Both provincial schemes: the simulated feeds (and agencies' systems slow to migrate) still
+    # use 2024 codes after 1 July 2025; a code of neither scheme is what this check refuses.
+    return frozenset(all_agencies(Scheme.PROVINCES_63)) | frozenset(
+        all_agencies(Scheme.PROVINCES_34)
+    )
+
+
+def _unknown_agency(code: str) -> str | None:
+    if code in _agency_codes():
+        return None
+    return f"unknown agency {code!r} (in neither the 2024 nor the 2025 scheme)"
+
+
+def _implausible(name: str, moment: datetime, latest: datetime) -> str | None:
+    if moment < EARLIEST_EVENT_TIME:
+        return f"{name} {moment.isoformat()} is before 2000-01-01"
+    if moment > latest:
+        return (
+            f"{name} {moment.isoformat()} is in the future (latest accepted {latest.isoformat()})"
+        )
+    return None
+
+
+@cache
+def _service_providers() -> dict[str, str]:
+    return {service.code: service.provider for service in ndxp_services()}
+
+
+@cache
+def _procedure_codes() -> frozenset[str]:
+    return frozenset(procedure.code for procedure in procedures())
+
+
+@cache
+def _system_owners() -> dict[str, str]:
+    return {system.code: system.agency for system in state_systems()}
+
+
+def _common(event: Event, key: str, latest: datetime) -> Verdict:
+    problem = _implausible("occurred_at", event.occurred_at, latest)
+    if problem:
+        return RejectReason.IMPLAUSIBLE_TIME, problem
+    if event.agency != key:
+        # Buckets are partitioned by agency: an event under another agency's key would land its
+        # state in the wrong partition.
+        return RejectReason.AGENCY_NOT_KEY, (
+            f"agency {event.agency!r} does not match the record key {key!r}"
+        )
+    problem = _unknown_agency(event.agency)
+    if problem:
+        return RejectReason.UNKNOWN_REFERENCE, problem
+    return None
+
+
+def _dossier(event: Event, key: str, latest: datetime) -> Verdict:
+    assert isinstance(event, DossierEvent)
+    verdict = _common(event, key, latest)
+    if verdict:
+        return verdict
+    # submitted_at <= occurred_at (the model's rule), so only the lower bound can fail.
+    problem = _implausible("submitted_at", event.submitted_at, latest)
+    if problem:
+        return RejectReason.IMPLAUSIBLE_TIME, problem
+    if event.procedure not in _procedure_codes():
+        return RejectReason.UNKNOWN_REFERENCE, f"unknown procedure {event.procedure!r}"
+    return None
+
+
+def _payment(event: Event, key: str, latest: datetime) -> Verdict:
+    assert isinstance(event, PaymentEvent)
+    verdict = _common(event, key, latest)
+    if verdict:
+        return verdict
+    if event.procedure not in _procedure_codes():
+        return RejectReason.UNKNOWN_REFERENCE, f"unknown procedure {event.procedure!r}"
+    return None
+
+
+def _ndxp(event: Event, key: str, latest: datetime) -> Verdict:
+    assert isinstance(event, NdxpTransaction)
+    verdict = _common(event, key, latest)
+    if verdict:
+        return verdict
+    provider = _service_providers().get(event.service)
+    if provider is None:
+        return RejectReason.UNKNOWN_REFERENCE, f"unknown NDXP service {event.service!r}"
+    if event.provider != provider:
+        return RejectReason.UNKNOWN_REFERENCE, (
+            f"provider {event.provider!r} does not provide NDXP service {event.service!r} "
+            f"(its provider is {provider!r})"
+        )
+    return None
+
+
+def _incident(event: Event, key: str, latest: datetime) -> Verdict:
+    assert isinstance(event, IncidentEvent)
+    verdict = _common(event, key, latest)
+    if verdict:
+        return verdict
+    problem = _implausible("detected_at", event.detected_at, latest)
+    if problem:
+        return RejectReason.IMPLAUSIBLE_TIME, problem
+    owner = _system_owners().get(event.target_system)
+    if owner is None:
+        return RejectReason.UNKNOWN_REFERENCE, f"unknown state system {event.target_system!r}"
+    if owner != event.agency:
+        return RejectReason.UNKNOWN_REFERENCE, (
+            f"state system {event.target_system!r} belongs to {owner!r}, not {event.agency!r}"
+        )
+    return None
+
+
+def _document(event: Event, key: str, latest: datetime) -> Verdict:
+    assert isinstance(event, DocumentEvent)
+    verdict = _common(event, key, latest)
+    if verdict:
+        return verdict
+    problem = _implausible("sent_at", event.sent_at, latest)
+    if problem:
+        return RejectReason.IMPLAUSIBLE_TIME, problem
+    for code in (event.sender, *event.receivers, *([event.receiver] if event.receiver else [])):
+        problem = _unknown_agency(code)
+        if problem:
+            return RejectReason.UNKNOWN_REFERENCE, problem
+    return None
+
+
+ADMISSION_CHECKS: dict[str, AdmissionCheck] = {
+    "portal.dossiers": _dossier,
+    "portal.payments": _payment,
+    "ndxp.transactions": _ndxp,
+    "cyber.incidents": _incident,
+    "vdxp.documents": _document,
+}
+
+
+def admission_check(feed: str) -> AdmissionCheck:
+    try:
+        return ADMISSION_CHECKS[feed]
+    except KeyError:
+        known = sorted(ADMISSION_CHECKS)
+        raise KeyError(f"no admission check for feed {feed!r}; feeds: {known}") from None

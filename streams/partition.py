@@ -1,0 +1,241 @@
+"""One input partition's state and what one record does to it: no I/O.
+
+`PartitionState` holds what the database said when the partition was assigned (next offset,
+watermark, the ids counted within the grace window) and `Pending`: everything applied since the
+last flush, which the sink writes in one transaction with the new offset. `apply_record` decodes
+one record once and sends every event to exactly one place: the aggregate deltas (and the
+archive), the late channel, the dead letters, or the duplicate count.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from govpulse import histogram
+from govpulse.codec import Decoded, ElementValidator, Rejected, RejectReason, decode
+from govpulse.db.tables import AGGREGATE_TABLES
+from govpulse.events import Event
+from govpulse.topics import FeedSpec
+from streams.admission import AdmissionCheck
+from streams.dedupe import Seen, SeenIds, content_digest, id_digest
+from streams.measures import Contribution
+
+# Ids stay known this long past the grace, so a duplicate arriving just then is still caught.
+SEEN_MARGIN_MINUTES = 10
+
+RowKey = tuple[Any, ...]  # (minute, agency, *dimensions)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_record_bytes: int
+    max_record_events: int
+    grace_minutes: int
+    max_future_s: int
+
+
+@dataclass
+class Pending:
+    """What the partition owes the database since the last successful flush."""
+
+    from_offset: int  # the stored next offset this pending batch starts from (the fence)
+    to_offset: int  # the next offset once this batch is written
+    rows: dict[RowKey, list[Any]] = field(default_factory=dict)
+    archive: list[tuple[datetime, str, Any, bytes]] = field(default_factory=list)
+    seen: array[int] = field(default_factory=lambda: array("Q"))  # (digest, packed) pairs
+    seen_max_minute: int = 0
+    watermark: int | None = None
+    events_in: int = 0
+    counted: int = 0
+    late: int = 0
+    duplicates: int = 0
+    rejects: Counter[RejectReason] = field(default_factory=Counter)
+    last_event_at: datetime | None = None
+    since: float = 0.0  # monotonic time the oldest pending record arrived
+    acks: list[Any] = field(default_factory=list)  # faust events to acknowledge once written
+
+    @property
+    def empty(self) -> bool:
+        return self.to_offset == self.from_offset and not self.acks
+
+    @property
+    def invalid(self) -> int:
+        return sum(self.rejects.values())
+
+    def absorb_newer(self, newer: Pending, width: int) -> None:
+        """Append a later pending batch to this one (after a failed flush: write both next time)."""
+        for key, values in newer.rows.items():
+            mine = self.rows.get(key)
+            if mine is None:
+                self.rows[key] = values
+            else:
+                add_into(mine, values, width)
+        self.archive += newer.archive
+        self.seen += newer.seen
+        self.seen_max_minute = max(self.seen_max_minute, newer.seen_max_minute)
+        if newer.watermark is not None:
+            self.watermark = newer.watermark
+        self.to_offset = newer.to_offset
+        self.events_in += newer.events_in
+        self.counted += newer.counted
+        self.late += newer.late
+        self.duplicates += newer.duplicates
+        self.rejects += newer.rejects
+        if newer.last_event_at and (
+            self.last_event_at is None or newer.last_event_at > self.last_event_at
+        ):
+            self.last_event_at = newer.last_event_at
+        self.acks += newer.acks
+
+
+def add_into(target: list[Any], values: list[Any], width: int) -> None:
+    for index in range(width):
+        target[index] += values[index]
+    for index in range(width, len(target)):
+        mine, theirs = target[index], values[index]
+        for bucket in range(len(mine)):
+            mine[bucket] += theirs[bucket]
+
+
+@dataclass
+class PartitionState:
+    partition: int
+    next_offset: int  # first offset not yet in the database
+    watermark: int | None  # newest counted event minute
+    seen: SeenIds
+    pending: Pending
+    fenced: bool = False  # another worker wrote this partition: ignore it until reassigned
+
+    @classmethod
+    def loaded(
+        cls, partition: int, next_offset: int, watermark: int | None, seen: SeenIds
+    ) -> PartitionState:
+        return cls(partition, next_offset, watermark, seen, Pending(next_offset, next_offset))
+
+    def take_pending(self) -> Pending:
+        """Hand the pending batch to the flush; later records start a new one after it."""
+        taken = self.pending
+        self.pending = Pending(taken.to_offset, taken.to_offset, watermark=None)
+        return taken
+
+    def give_back(self, taken: Pending, width: int) -> None:
+        """A flush failed: the taken batch goes back in front of what arrived meanwhile."""
+        taken.absorb_newer(self.pending, width)
+        self.pending = taken
+
+    def committed(self, taken: Pending) -> None:
+        self.next_offset = taken.to_offset
+
+
+@dataclass
+class RecordOutcome:
+    """What one record produced besides state: the side-channel payloads."""
+
+    rejected: list[Rejected]
+    late_raws: list[bytes]
+
+
+class RecordApplier:
+    """Applies records of one feed to partition states (decode once, decide, aggregate)."""
+
+    def __init__(
+        self,
+        spec: FeedSpec,
+        contribution: Any,
+        admission: AdmissionCheck,
+        limits: Limits,
+        validator: ElementValidator[Any] | None = None,
+        archive: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.feed = spec.name
+        self.contribution = contribution
+        self.admission = admission
+        self.limits = limits
+        self.validator = validator
+        self.archive = archive
+        table = AGGREGATE_TABLES[spec.name]
+        self.width = len(table.measures)
+        self.histograms = len(table.histograms)
+
+    def decode(self, value: bytes | None) -> Decoded[Event]:
+        return decode(
+            self.spec.model,
+            value,
+            max_bytes=self.limits.max_record_bytes,
+            max_events=self.limits.max_record_events,
+            validator=self.validator,
+        )
+
+    def apply(
+        self, state: PartitionState, key: bytes | None, value: bytes | None, offset: int, now: float
+    ) -> RecordOutcome:
+        """Everything one record does to the partition's state; `now` is wall-clock epoch s."""
+        pending = state.pending
+        if pending.empty:
+            pending.since = time.monotonic()
+        decoded = self.decode(value)
+        rejected = list(decoded.rejected)
+        late_raws: list[bytes] = []
+        agency = key.decode("utf-8", errors="replace") if key else ""
+        latest = datetime.fromtimestamp(now + self.limits.max_future_s, UTC)
+        watermark = state.watermark
+        late_before = None if watermark is None else watermark - self.limits.grace_minutes
+        newest = watermark
+        pending.events_in += sum(r.events for r in rejected) + len(decoded.events)
+        rows = pending.rows
+        width = self.width
+        for index, (event, raw) in enumerate(zip(decoded.events, decoded.raws, strict=True)):
+            verdict = self.admission(event, agency, latest)
+            if verdict is not None:
+                rejected.append(Rejected(verdict[0], verdict[1], raw, index))
+                continue
+            digest = id_digest(event.event_id)
+            content = content_digest(raw)
+            seen = state.seen.check(digest, content)
+            if seen is Seen.DUPLICATE:
+                pending.duplicates += 1
+                continue
+            if seen is Seen.CONFLICT:
+                detail = f"event_id {event.event_id} was already counted with other content"
+                rejected.append(Rejected(RejectReason.CONFLICTING_DUPLICATE, detail, raw, index))
+                continue
+            minute = int(event.occurred_at.timestamp() // 60)
+            if late_before is not None and minute < late_before:
+                late_raws.append(raw)
+                continue
+            pending.seen.append(digest)
+            pending.seen.append(state.seen.add(digest, content, minute))
+            if minute > pending.seen_max_minute:
+                pending.seen_max_minute = minute
+            part: Contribution = self.contribution(event)
+            row_key = (minute, event.agency, *part.dimensions)
+            row = rows.get(row_key)
+            if row is None:
+                row = rows[row_key] = [0] * width + [
+                    histogram.empty() for _ in range(self.histograms)
+                ]
+            for position, amount in enumerate(part.measures):
+                row[position] += amount
+            for position, sample in enumerate(part.histogram_values):
+                if sample is not None:
+                    row[width + position][histogram.bucket_of(sample)] += 1
+            if self.archive:
+                pending.archive.append((event.occurred_at, event.agency, event.event_id, raw))
+            pending.counted += 1
+            if newest is None or minute > newest:
+                newest = minute
+            if pending.last_event_at is None or event.occurred_at > pending.last_event_at:
+                pending.last_event_at = event.occurred_at
+        pending.late += len(late_raws)
+        for bad in rejected:
+            pending.rejects[bad.reason] += bad.events
+        if newest is not None and newest != watermark:
+            state.watermark = pending.watermark = newest
+        pending.to_offset = offset + 1
+        return RecordOutcome(rejected, late_raws)
