@@ -6,7 +6,7 @@ import orjson
 
 from connectors.calibration import local_day
 from connectors.simulation import SimulationConfig, simulate
-from govpulse.codec import decode, encode_event, encode_events
+from govpulse.codec import RejectReason, decode, encode_event, encode_events
 from govpulse.events import NdxpTransaction
 
 
@@ -41,19 +41,47 @@ def test_one_bad_element_is_rejected_alone_with_its_field_and_index() -> None:
     assert decoded.events == events[:2] + events[3:]
     [bad] = decoded.rejected
     assert bad.index == 2
-    assert "latency_ms" in bad.reason and "greater than or equal to 0" in bad.reason
+    assert bad.reason is RejectReason.INVALID_EVENT
+    assert "latency_ms" in bad.detail and "greater than or equal to 0" in bad.detail
     assert orjson.loads(bad.payload)["latency_ms"] == -1
 
 
 def test_broken_json_and_non_objects_are_rejected_whole() -> None:
-    for value, reason in [
-        (b'[{"event_id": ', "invalid JSON"),
-        (b"42", "not a JSON object or array"),
-        (b"", "empty record value"),
-        (b'{"event_id": 1}', "event_id"),
+    for value, reason, detail in [
+        (b'[{"event_id": ', RejectReason.INVALID_JSON, "invalid JSON"),
+        (b"42", RejectReason.NOT_AN_EVENT, "not a JSON object or array"),
+        (b"", RejectReason.EMPTY_RECORD, "empty record value"),
+        (b'{"event_id": 1}', RejectReason.INVALID_EVENT, "event_id"),
     ]:
         decoded = decode(NdxpTransaction, value)
         assert decoded.events == []
         assert len(decoded.rejected) == 1
-        assert reason in decoded.rejected[0].reason
+        assert decoded.rejected[0].reason is reason
+        assert detail in decoded.rejected[0].detail
         assert decoded.rejected[0].payload == value
+
+
+def test_decoding_is_strict_no_coercion() -> None:
+    [event] = sample(1)
+    item = orjson.loads(encode_event(event))
+    for field, value in [("latency_ms", "100"), ("latency_ms", 100.0), ("occurred_at", 17),
+                         ("occurred_at", "2024-10-01T09:00:00"), ("result", "OK"),
+                         ("event_id", 123)]:  # fmt: skip
+        decoded = decode(NdxpTransaction, orjson.dumps({**item, field: value}))
+        assert decoded.events == [], (field, value)
+        assert decoded.rejected[0].reason is RejectReason.INVALID_EVENT
+        assert field in decoded.rejected[0].detail
+
+
+def test_huge_records_are_refused_whole_without_validating_elements() -> None:
+    zeros = b"[" + b",".join([b"0"] * 50_000) + b"]"
+    [refused] = decode(NdxpTransaction, zeros, max_events=10_000).rejected
+    assert refused.reason is RejectReason.TOO_MANY_EVENTS and refused.events == 50_000
+    [refused] = decode(NdxpTransaction, zeros, max_bytes=1_000).rejected
+    assert refused.reason is RejectReason.RECORD_TOO_LARGE and refused.payload == zeros
+
+
+def test_each_event_keeps_the_bytes_it_arrived_as() -> None:
+    events = sample(3)
+    decoded = decode(NdxpTransaction, encode_events(NdxpTransaction, events))
+    assert [NdxpTransaction.model_validate_json(raw) for raw in decoded.raws] == events
