@@ -44,11 +44,12 @@ def top(
         console.print(render(_read(settings, as_of)))
         return
     conn = connect(settings.db, autocommit=True)
+    outage = Outage()
     try:
         with Live(render(_snapshot(conn, settings, as_of)), console=console) as live:
             while True:
                 time.sleep(interval)
-                frame, conn = _refresh(conn, settings, as_of)
+                frame, conn = _refresh(conn, settings, as_of, outage)
                 live.update(frame)
     except KeyboardInterrupt:
         pass
@@ -73,25 +74,40 @@ def _snapshot(
         ) from None
 
 
+class Outage:
+    """Since when top has been unable to read the database (None: it reads fine)."""
+
+    since: datetime | None = None
+
+
 def _refresh(
-    conn: psycopg.Connection[psycopg.rows.TupleRow], settings: Settings, as_of: datetime | None
+    conn: psycopg.Connection[psycopg.rows.TupleRow],
+    settings: Settings,
+    as_of: datetime | None,
+    outage: Outage,
 ) -> tuple[RenderableType, psycopg.Connection[psycopg.rows.TupleRow]]:
     """The next frame, reconnecting once if the connection broke since the last one."""
     try:
         if conn.closed:
             conn = connect(settings.db, autocommit=True)
-        return render(_snapshot(conn, settings, as_of)), conn
+        frame = render(_snapshot(conn, settings, as_of))
+        outage.since = None
+        return frame, conn
     except DatabaseUnavailable as exc:
-        return _unreachable(str(exc)), conn
+        return _unreachable(str(exc), outage), conn
     except psycopg.OperationalError as exc:
         conn.close()
         return _unreachable(
-            f"lost PostgreSQL at {settings.db.describe()}: {one_line(exc, settings.db)}"
+            f"lost PostgreSQL at {settings.db.describe()}: {one_line(exc, settings.db)}", outage
         ), conn
 
 
-def _unreachable(message: str) -> Text:
-    return Text(f"{message}; retrying", style="bold red")
+def _unreachable(message: str, outage: Outage) -> Text:
+    now = datetime.now(VIETNAM)
+    outage.since = outage.since or now
+    since = outage.since.isoformat(" ", "seconds")
+    down = age((now - outage.since).total_seconds())
+    return Text(f"{message}; unreachable since {since} ({down}); retrying", style="bold red")
 
 
 def render(snapshot: Snapshot) -> Group:
@@ -125,7 +141,7 @@ def render(snapshot: Snapshot) -> Group:
     incidents.add_row(*(count(n) for n in snapshot.open_incidents.values()))
     health = Table(
         "feed", "events last min", "invalid 1h", "late 1h", "duplicates 1h", "lag", "freshness",
-        "workers", title="pipeline health", title_justify="left",
+        "last write", "workers", title="pipeline health", title_justify="left",
     )  # fmt: skip
     for feed in snapshot.health:
         health.add_row(
@@ -136,9 +152,30 @@ def render(snapshot: Snapshot) -> Group:
             count(feed.duplicates),
             "-" if feed.consumer_lag is None else count(feed.consumer_lag),
             age(feed.freshness_s),
+            _last_write(feed.last_write_s),
             str(feed.workers),
         )
-    return Group(title, headline, incidents, health)
+    reasons = Table("feed", "reason", "events 1h", title="invalid by reason",
+                    title_justify="left")  # fmt: skip
+    for feed in snapshot.health:
+        for reason, events in feed.invalid_by_reason:
+            reasons.add_row(feed.feed, reason, count(events))
+    parts: list[RenderableType] = [title, headline, incidents, health]
+    if reasons.row_count:
+        parts.append(reasons)
+    return Group(*parts)
+
+
+# Workers write health about every second; a longer silence means they cannot write (a database
+# outage on their side) or are not running.
+STALE_WRITE_S = 30.0
+
+
+def _last_write(seconds: float | None) -> Text | str:
+    if seconds is None:
+        return "-"
+    text = age(seconds)
+    return Text(f"{text} ago", style="bold red") if seconds > STALE_WRITE_S else f"{text} ago"
 
 
 def count(value: int) -> str:

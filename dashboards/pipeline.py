@@ -9,6 +9,7 @@ from dashboards.variables import BUCKET_SECONDS, TIME_GROUP
 from dashboards.variables import table as t
 
 HEALTH = t("pipeline_health")
+REJECTS = t("pipeline_rejects")
 
 
 def _per_feed(expression: str) -> Query:
@@ -27,9 +28,15 @@ FRESHNESS = Query(
     f"FROM {HEALTH} WHERE bucket <= $__timeTo() GROUP BY feed ORDER BY feed",
     "table",
 )
+# The reasons are the dead letters' `reason` codes (README, "What the worker refuses").
+INVALID_BY_REASON = Query(
+    f"SELECT {TIME_GROUP}, feed || ': ' || reason AS metric, sum(events) AS value "
+    f"FROM {REJECTS} WHERE $__timeFilter(bucket) GROUP BY 1, 2 ORDER BY 1"
+)
 TOTALS = Query(
-    "SELECT feed, sum(events_in) AS events_in, sum(invalid) AS invalid, sum(late) AS late, "
-    "sum(duplicates) AS duplicates, max(consumer_lag) AS max_lag, "
+    "SELECT feed, sum(events_in) AS events_in, sum(counted) AS counted, sum(invalid) AS invalid, "
+    "sum(late) AS late, sum(duplicates) AS duplicates, sum(quarantined) AS quarantined, "
+    "max(consumer_lag) AS max_lag, "
     f"max(flush_latency_ms_max) AS max_flush_ms FROM {HEALTH} WHERE $__timeFilter(bucket) "
     "GROUP BY feed ORDER BY feed",
     "table",
@@ -61,6 +68,15 @@ def build() -> JSON:
     layout.add(
         timeseries(
             "Invalid events", "Sent to <topic>.dlq with a reason.", _per_feed("sum(invalid)")
+        ),
+        8,
+        7,
+    )
+    layout.add(
+        timeseries(
+            "Invalid events by reason",
+            "Dead letters by reason code and feed: which producer problem to chase first.",
+            INVALID_BY_REASON,
         ),
         8,
         7,

@@ -75,6 +75,10 @@ class FeedHealth:
     consumer_lag: int | None  # summed over workers' newest rows in the last 2 minutes
     freshness_s: float | None  # now - newest event time seen; None: nothing in a day
     workers: int  # workers that reported in the last 2 minutes
+    # now - the last health write of any worker: a worker that cannot reach the database (an
+    # outage between them) stops writing, so this grows while it lasts.
+    last_write_s: float | None = None
+    invalid_by_reason: tuple[tuple[str, int], ...] = ()  # last hour, largest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +252,8 @@ def _health(conn: Connection, schema: sql.Identifier, now: datetime) -> tuple[Fe
                coalesce(sum(h.duplicates) FILTER (WHERE h.bucket >= %(hour)s), 0),
                (SELECT sum(r.consumer_lag) FROM recent AS r WHERE r.feed = h.feed),
                (SELECT count(*) FROM recent AS r WHERE r.feed = h.feed),
-               extract(epoch FROM %(now)s - max(h.last_event_at))
+               extract(epoch FROM %(now)s - max(h.last_event_at)),
+               extract(epoch FROM %(now)s - max(h.updated_at))
         FROM {schema}.pipeline_health AS h
         WHERE h.bucket >= %(horizon)s AND h.bucket <= %(now)s
         GROUP BY h.feed
@@ -262,13 +267,14 @@ def _health(conn: Connection, schema: sql.Identifier, now: datetime) -> tuple[Fe
         "horizon": minute - FRESHNESS_HORIZON,
     }
     found = {row[0]: row for row in _rows(conn, query, params)}
+    reasons = _invalid_by_reason(conn, schema, params["hour"], now)
     health = []
     for name in FEEDS:
         row = found.get(name)
         if row is None:
             health.append(FeedHealth(name, 0, 0, 0, 0, None, None, 0))
             continue
-        _, events, invalid, late, duplicates, lag, workers, age = row
+        _, events, invalid, late, duplicates, lag, workers, age, written = row
         health.append(
             FeedHealth(
                 feed=name,
@@ -279,6 +285,22 @@ def _health(conn: Connection, schema: sql.Identifier, now: datetime) -> tuple[Fe
                 consumer_lag=None if lag is None else int(lag),
                 freshness_s=None if age is None else float(age),
                 workers=int(workers),
+                last_write_s=None if written is None else float(written),
+                invalid_by_reason=reasons.get(name, ()),
             )
         )
     return tuple(health)
+
+
+def _invalid_by_reason(
+    conn: Connection, schema: sql.Identifier, since: datetime, now: datetime
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    query = sql.SQL(
+        "SELECT feed, reason, sum(events) FROM {schema}.pipeline_rejects "
+        "WHERE bucket >= %(since)s AND bucket <= %(now)s GROUP BY feed, reason "
+        "ORDER BY feed, sum(events) DESC, reason"
+    ).format(schema=schema)
+    by_feed: dict[str, list[tuple[str, int]]] = {}
+    for feed, reason, events in _rows(conn, query, {"since": since, "now": now}):
+        by_feed.setdefault(feed, []).append((reason, int(events)))
+    return {feed: tuple(reasons) for feed, reasons in by_feed.items()}

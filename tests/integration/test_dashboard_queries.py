@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from connectors.calibration import local_day
+from connectors.faults import FaultConfig
 from connectors.simulation import SimulationConfig
 from dashboards.catalogue import build_all
 from govpulse.db.roles import READER_ROLE
@@ -36,7 +37,9 @@ def fill(settings: Settings, log: Path) -> None:
     busy = SimulationConfig(
         seed=5, scale=0.05, feeds=tuple(f for f in FEEDS if f != "cyber.incidents")
     )
-    produce(settings.kafka, settings.namespace, busy, START, START + timedelta(minutes=15))
+    # Some malformed events, so that the panels of invalid input have rows to show.
+    faults = FaultConfig(seed=5, malformed_rate=0.01)
+    produce(settings.kafka, settings.namespace, busy, START, START + timedelta(minutes=15), faults)
     rare = SimulationConfig(seed=5, scale=1.0, feeds=("cyber.incidents",))
     produce(settings.kafka, settings.namespace, rare, *INCIDENT_DAYS)
     worker = start_worker(worker_env(settings), log)
@@ -48,7 +51,8 @@ def fill(settings: Settings, log: Path) -> None:
             every_table_has_rows.__doc__ = (
                 f"rows {dict(zip(TABLES, counts, strict=True))}, health feeds {health}"
             )
-            return bool(min(counts) > 0 and health == len(FEEDS))
+            rejects = query(settings, "SELECT count(*) FROM pipeline_rejects")[0][0]
+            return bool(min(counts) > 0 and health == len(FEEDS) and rejects)
 
         wait_for(every_table_has_rows, 60, "rows in every table", log)
         wait_for(
