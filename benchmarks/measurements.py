@@ -37,7 +37,8 @@ from govpulse.events.ndxp import NdxpResult
 from govpulse.settings import Settings
 from govpulse.topics import FEEDS, feed
 
-PROBE_AGENCY = "ZZPROBE"  # a code no real agency has, so its rows are the probe's alone
+# A real agency (workers refuse unknown codes), silenced in the load, so its rows are the probe's.
+PROBE_AGENCY = "VPCP"
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def freshness(
             args=(
                 load_producer,
                 config,
-                FaultConfig(),
+                FaultConfig(silent_agencies=(PROBE_AGENCY,)),
                 RunOptions(duration_s=seconds),
                 SystemClock(),
                 stop,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
+from typing import cast
 
 from govpulse.codec import RejectReason
 from govpulse.events import (
@@ -93,7 +94,7 @@ def _common(event: Event, key: str, latest: datetime) -> Verdict:
 
 
 def _dossier(event: Event, key: str, latest: datetime) -> Verdict:
-    assert isinstance(event, DossierEvent)
+    event = cast(DossierEvent, event)  # a model or its fast struct
     verdict = _common(event, key, latest)
     if verdict:
         return verdict
@@ -107,7 +108,7 @@ def _dossier(event: Event, key: str, latest: datetime) -> Verdict:
 
 
 def _payment(event: Event, key: str, latest: datetime) -> Verdict:
-    assert isinstance(event, PaymentEvent)
+    event = cast(PaymentEvent, event)  # a model or its fast struct
     verdict = _common(event, key, latest)
     if verdict:
         return verdict
@@ -117,7 +118,7 @@ def _payment(event: Event, key: str, latest: datetime) -> Verdict:
 
 
 def _ndxp(event: Event, key: str, latest: datetime) -> Verdict:
-    assert isinstance(event, NdxpTransaction)
+    event = cast(NdxpTransaction, event)  # a model or its fast struct
     verdict = _common(event, key, latest)
     if verdict:
         return verdict
@@ -133,7 +134,7 @@ def _ndxp(event: Event, key: str, latest: datetime) -> Verdict:
 
 
 def _incident(event: Event, key: str, latest: datetime) -> Verdict:
-    assert isinstance(event, IncidentEvent)
+    event = cast(IncidentEvent, event)  # a model or its fast struct
     verdict = _common(event, key, latest)
     if verdict:
         return verdict
@@ -151,7 +152,7 @@ def _incident(event: Event, key: str, latest: datetime) -> Verdict:
 
 
 def _document(event: Event, key: str, latest: datetime) -> Verdict:
-    assert isinstance(event, DocumentEvent)
+    event = cast(DocumentEvent, event)  # a model or its fast struct
     verdict = _common(event, key, latest)
     if verdict:
         return verdict

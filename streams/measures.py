@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from govpulse.db.tables import AGGREGATE_TABLES
 from govpulse.events import (
@@ -32,7 +33,7 @@ class Contribution:
 
 
 def _dossier(event: Event) -> Contribution:
-    assert isinstance(event, DossierEvent)
+    event = cast(DossierEvent, event)  # a model or its fast struct
     submitted = event.status is DossierStatus.SUBMITTED
     completed = event.status is DossierStatus.COMPLETED
     on_time = completed and event.occurred_at <= event.due_at
@@ -52,7 +53,7 @@ def _dossier(event: Event) -> Contribution:
 
 
 def _payment(event: Event) -> Contribution:
-    assert isinstance(event, PaymentEvent)
+    event = cast(PaymentEvent, event)  # a model or its fast struct
     paid = event.status is PaymentStatus.SUCCESS
     return Contribution(
         (event.payment_channel, event.status.value), (1, event.amount_vnd if paid else 0)
@@ -60,7 +61,7 @@ def _payment(event: Event) -> Contribution:
 
 
 def _ndxp(event: Event) -> Contribution:
-    assert isinstance(event, NdxpTransaction)
+    event = cast(NdxpTransaction, event)  # a model or its fast struct
     return Contribution(
         (event.service, event.provider, event.result.value),
         (1, event.latency_ms, event.bytes),
@@ -69,7 +70,7 @@ def _ndxp(event: Event) -> Contribution:
 
 
 def _incident(event: Event) -> Contribution:
-    assert isinstance(event, IncidentEvent)
+    event = cast(IncidentEvent, event)  # a model or its fast struct
     elapsed = int((event.occurred_at - event.detected_at).total_seconds())
     return Contribution(
         (
@@ -83,7 +84,7 @@ def _incident(event: Event) -> Contribution:
 
 
 def _document(event: Event) -> Contribution:
-    assert isinstance(event, DocumentEvent)
+    event = cast(DocumentEvent, event)  # a model or its fast struct
     if event.action is DocumentAction.SENT:
         return Contribution(
             (event.action.value, event.urgency.value, ""),

@@ -19,6 +19,7 @@ import faust
 from faust.types import TP
 
 from govpulse.codec import ElementValidator
+from govpulse.fast_contracts import fast_validator
 from govpulse.settings import StreamsSettings
 from govpulse.topics import FeedSpec
 from streams.admission import admission_check
@@ -74,7 +75,7 @@ class FeedProcessor:
         )
         self.applier = RecordApplier(
             spec, CONTRIBUTIONS[spec.name], admission_check(spec.name), limits,
-            validator=validator, archive=settings.archive_raw,
+            validator=validator or fast_validator(spec.model), archive=settings.archive_raw,
         )  # fmt: skip
         self.states: dict[int, PartitionState] = {}
         self.position: dict[int, int] = {}  # partition -> next offset this worker will read

@@ -24,6 +24,9 @@ def _no_naive_or_odd_offsets(value: AwareDatetime) -> AwareDatetime:
     return value
 
 
+# Its verdict depends on the offset alone, so a fast path may remember it per time zone.
+_no_naive_or_odd_offsets.offset_only = True  # type: ignore[attr-defined]
+
 EventTime = Annotated[AwareDatetime, AfterValidator(_no_naive_or_odd_offsets)]
 """A timezone-aware timestamp; naive datetimes are rejected with a clear message."""
 
