@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
 from govpulse.codec import RejectReason
 from govpulse.events import (
@@ -31,6 +31,7 @@ from govpulse.reference.catalogues import ndxp_services, procedures
 from govpulse.reference.systems import state_systems
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_TIMESTAMP = EARLIEST_EVENT_TIME.timestamp()
 
 Verdict = tuple[RejectReason, str] | None
 AdmissionCheck = Callable[[Event, str, datetime], Verdict]
@@ -181,3 +182,60 @@ def admission_check(feed: str) -> AdmissionCheck:
     except KeyError:
         known = sorted(ADMISSION_CHECKS)
         raise KeyError(f"no admission check for feed {feed!r}; feeds: {known}") from None
+
+
+# The common case in one expression per feed: every reference known and the key right. When a
+# quick check says no (or the time is out of range), the full check above says why.
+QuickCheck = Callable[[Any, str], bool]
+
+
+def _quick_ndxp(event: Any, key: str) -> bool:
+    return (
+        event.agency == key
+        and key in _agency_codes()
+        and _service_providers().get(event.service) == event.provider
+    )
+
+
+def _quick_dossier(event: Any, key: str) -> bool:
+    return (
+        event.agency == key
+        and key in _agency_codes()
+        and event.procedure in _procedure_codes()
+        and event.submitted_at.timestamp() >= EARLIEST_TIMESTAMP
+    )
+
+
+def _quick_payment(event: Any, key: str) -> bool:
+    return event.agency == key and key in _agency_codes() and event.procedure in _procedure_codes()
+
+
+def _quick_incident(event: Any, key: str) -> bool:
+    return (
+        event.agency == key
+        and _system_owners().get(event.target_system) == key
+        and key in _agency_codes()
+        and event.detected_at.timestamp() >= EARLIEST_TIMESTAMP
+    )
+
+
+def _quick_document(event: Any, key: str) -> bool:
+    codes = _agency_codes()
+    return (
+        event.agency == key
+        and key in codes
+        and event.sender in codes
+        and (event.receiver is None or event.receiver in codes)
+        and all(code in codes for code in event.receivers)
+        and event.sent_at.timestamp() >= EARLIEST_TIMESTAMP
+    )
+
+
+QUICK_CHECKS: dict[str, QuickCheck] = {
+    "portal.dossiers": _quick_dossier,
+    "portal.payments": _quick_payment,
+    "ndxp.transactions": _quick_ndxp,
+    "cyber.incidents": _quick_incident,
+    "vdxp.documents": _quick_document,
+}
+assert set(QUICK_CHECKS) == set(ADMISSION_CHECKS)

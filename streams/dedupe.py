@@ -49,6 +49,13 @@ class SeenIds:
             return Seen.NEW
         return Seen.DUPLICATE if known >> 32 == content else Seen.CONFLICT
 
+    def offer(self, digest: int, content: int, minute: int) -> tuple[Seen, int]:
+        """Check and, when new, remember in one step: (verdict, packed value to persist)."""
+        known = self._entries.get(digest)
+        if known is not None:
+            return (Seen.DUPLICATE if known >> 32 == content else Seen.CONFLICT), 0
+        return Seen.NEW, self.add(digest, content, minute)
+
     def add(self, digest: int, content: int, minute: int) -> int:
         """Remember a counted id; returns the packed value to persist with it."""
         packed = content << 32 | (minute & 0xFFFFFFFF)

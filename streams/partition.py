@@ -21,7 +21,7 @@ from govpulse.codec import Decoded, ElementValidator, Rejected, RejectReason, de
 from govpulse.db.tables import AGGREGATE_TABLES
 from govpulse.events import Event
 from govpulse.topics import FeedSpec
-from streams.admission import AdmissionCheck
+from streams.admission import EARLIEST_TIMESTAMP, QUICK_CHECKS, AdmissionCheck
 from streams.dedupe import Seen, SeenIds, content_digest, id_digest
 from streams.measures import Contribution
 
@@ -159,6 +159,7 @@ class RecordApplier:
         self.limits = limits
         self.validator = validator
         self.archive = archive
+        self.quick = QUICK_CHECKS[spec.name]
         table = AGGREGATE_TABLES[spec.name]
         self.width = len(table.measures)
         self.histograms = len(table.histograms)
@@ -183,7 +184,11 @@ class RecordApplier:
         rejected = list(decoded.rejected)
         late_raws: list[bytes] = []
         agency = key.decode("utf-8", errors="replace") if key else ""
-        latest = datetime.fromtimestamp(now + self.limits.max_future_s, UTC)
+        latest_ts = now + self.limits.max_future_s
+        latest = datetime.fromtimestamp(latest_ts, UTC)
+        quick = self.quick
+        seen_ids = state.seen
+        newest_ts = pending.last_event_at.timestamp() if pending.last_event_at else 0.0
         watermark = state.watermark
         late_before = None if watermark is None else watermark - self.limits.grace_minutes
         newest = watermark
@@ -191,13 +196,22 @@ class RecordApplier:
         rows = pending.rows
         width = self.width
         for index, (event, raw) in enumerate(zip(decoded.events, decoded.raws, strict=True)):
-            verdict = self.admission(event, agency, latest)
-            if verdict is not None:
-                rejected.append(Rejected(verdict[0], verdict[1], raw, index))
-                continue
+            ts = event.occurred_at.timestamp()
+            if not (EARLIEST_TIMESTAMP <= ts <= latest_ts and quick(event, agency)):
+                verdict = self.admission(event, agency, latest)
+                if verdict is not None:
+                    rejected.append(Rejected(verdict[0], verdict[1], raw, index))
+                    continue
+            minute = int(ts // 60)
             digest = id_digest(event.event_id)
-            content = content_digest(raw)
-            seen = state.seen.check(digest, content)
+            if late_before is not None and minute < late_before:
+                # Late events are not remembered; a duplicate of one is a duplicate if counted.
+                if seen_ids.check(digest, content_digest(raw)) is Seen.DUPLICATE:
+                    pending.duplicates += 1
+                else:
+                    late_raws.append(raw)
+                continue
+            seen, packed = seen_ids.offer(digest, content_digest(raw), minute)
             if seen is Seen.DUPLICATE:
                 pending.duplicates += 1
                 continue
@@ -205,12 +219,8 @@ class RecordApplier:
                 detail = f"event_id {event.event_id} was already counted with other content"
                 rejected.append(Rejected(RejectReason.CONFLICTING_DUPLICATE, detail, raw, index))
                 continue
-            minute = int(event.occurred_at.timestamp() // 60)
-            if late_before is not None and minute < late_before:
-                late_raws.append(raw)
-                continue
             pending.seen.append(digest)
-            pending.seen.append(state.seen.add(digest, content, minute))
+            pending.seen.append(packed)
             if minute > pending.seen_max_minute:
                 pending.seen_max_minute = minute
             part: Contribution = self.contribution(event)
@@ -230,7 +240,8 @@ class RecordApplier:
             pending.counted += 1
             if newest is None or minute > newest:
                 newest = minute
-            if pending.last_event_at is None or event.occurred_at > pending.last_event_at:
+            if ts > newest_ts:
+                newest_ts = ts
                 pending.last_event_at = event.occurred_at
         pending.late += len(late_raws)
         for bad in rejected:
