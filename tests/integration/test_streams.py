@@ -373,3 +373,36 @@ def test_a_database_outage_loses_nothing(stream_settings: Settings, tmp_path: Pa
     finally:
         stop_worker(worker)
         proxy.close()
+
+
+def test_two_workers_one_killed_mid_stream_end_exact(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """Two workers share the partitions; one is SIGKILLed mid-stream, the survivor takes its
+    partitions over from the database's offsets: totals equal what the broker holds, exactly."""
+    produce_all(stream_settings, hours=3, scale=0.15)
+    held = [out for out in kafka_source(stream_settings.kafka, stream_settings.namespace,
+                                        list(FEEDS.values()))]  # fmt: skip
+    expected = expected_totals(unique_events(held))
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    workers = [
+        start_worker(worker_env(stream_settings, GOVPULSE_STREAMS__WORKER_NAME=name), log)
+        for name, log in zip(("a", "b"), logs, strict=True)
+    ]
+    try:
+
+        def both_wrote() -> bool:
+            rows = query(stream_settings, "SELECT count(DISTINCT worker) FROM pipeline_health "
+                                          "WHERE counted > 0")  # fmt: skip
+            return int(rows[0][0]) == 2
+
+        wait_for(both_wrote, 120, "both workers writing", logs[0])
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].wait()
+        assert database_totals(stream_settings) != expected, "finished before the kill"
+        wait_for(totals_equal(stream_settings, expected), 240, "exact totals by the survivor",
+                 logs[1])  # fmt: skip
+        assert workers[1].poll() is None
+    finally:
+        for worker in workers:
+            stop_worker(worker)
