@@ -116,6 +116,8 @@ class PipelineResult:
     rate: Rate
     worker_cpu_s: float
     worker_peak_mb: float
+    # Events counted after the first row over the worker CPU-seconds they took.
+    per_cpu_second: Rate = Rate(0, 1.0)
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -141,18 +143,24 @@ def pipeline(
         first_row_at: float | None = None
         peak = 0.0
         cpu = 0.0
+        cpu_at_first_row = 0.0
+        counted_at_first_row = 0
         while time.monotonic() - started < timeout_s:
             counted = db_event_count(settings)
             now = time.monotonic()
-            if counted and first_row_at is None:
-                first_row_at = now
             stats = sample(worker.pid)
             if stats:
                 peak, cpu = max(peak, stats.peak_rss_mb), stats.cpu_s
+            if counted and first_row_at is None:
+                first_row_at, cpu_at_first_row, counted_at_first_row = now, cpu, counted
             if counted >= expected_events:
                 # Measured from the first row: the group join and table recovery are start-up.
                 begin = first_row_at if first_row_at is not None else started
-                return PipelineResult(Rate(counted, max(now - begin, 1e-3)), cpu, peak)
+                # CPU from the first row too: imports and the group join are not per event.
+                return PipelineResult(
+                    Rate(counted, max(now - begin, 1e-3)), cpu, peak,
+                    Rate(counted - counted_at_first_row, max(cpu - cpu_at_first_row, 1e-3)),
+                )  # fmt: skip
             if worker.poll() is not None:
                 raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")
             time.sleep(0.25)
