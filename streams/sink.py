@@ -63,15 +63,22 @@ class FeedBatch:
     def merged_rows(self) -> dict[RowKey, list[Any]]:
         """Deltas of every partition summed by row (a hostile producer may send one agency's key
         to two partitions; one INSERT must not touch a row twice)."""
+        if len(self.parts) == 1:
+            return next(iter(self.parts.values())).rows
         width = len(AGGREGATE_TABLES[self.feed].measures)
         merged: dict[RowKey, list[Any]] = {}
+        copied: set[RowKey] = set()
         for pending in self.parts.values():
             for key, values in pending.rows.items():
                 mine = merged.get(key)
                 if mine is None:
-                    merged[key] = [v[:] if isinstance(v, list) else v for v in values]
-                else:
-                    add_into(mine, values, width)
+                    merged[key] = values  # shared until a second partition adds to it
+                    continue
+                if key not in copied:
+                    # Never add into a pending batch's own row: a failed flush gives it back.
+                    mine = merged[key] = [v[:] if isinstance(v, list) else v for v in mine]
+                    copied.add(key)
+                add_into(mine, values, width)
         return merged
 
 
@@ -82,13 +89,16 @@ class FlushResult:
     quarantined: dict[str, int] = field(default_factory=dict)  # feed -> events
 
 
-def _row_values(table: AggregateTable, key: RowKey, values: list[Any]) -> tuple[Any, ...]:
-    minute, agency, *dims = key
-    typed = [
-        int(d) if name in INTEGER_DIMENSIONS else d
-        for d, name in zip(dims, table.dimensions, strict=True)
-    ]
-    return (datetime.fromtimestamp(minute * 60, UTC), agency, *typed, *values)
+def _rows(table: AggregateTable, rows: dict[RowKey, list[Any]]) -> list[tuple[Any, ...]]:
+    """Database rows in `table.columns` order (dimensions are already typed by the measures)."""
+    buckets: dict[int, datetime] = {}
+    out = []
+    for (minute, *rest), values in rows.items():
+        bucket = buckets.get(minute)
+        if bucket is None:
+            bucket = buckets[minute] = datetime.fromtimestamp(minute * 60, UTC)
+        out.append((bucket, *rest, *values))
+    return out
 
 
 def _column_types(table: AggregateTable) -> list[str]:
@@ -250,7 +260,7 @@ class DatabaseSink:
             await self._advance_offsets(cursor, batches)
             for batch in batches:
                 table = AGGREGATE_TABLES[batch.feed]
-                rows = [_row_values(table, k, v) for k, v in batch.merged_rows().items()]
+                rows = _rows(table, batch.merged_rows())
                 archive = [row for pending in batch.parts.values() for row in pending.archive]
                 if careful:
                     refused = await self._insert_one_by_one(cursor, batch, table, rows, archive)
