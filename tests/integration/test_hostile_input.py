@@ -318,3 +318,45 @@ def test_sigterm_during_a_database_outage_stops_within_ten_seconds(
     finally:
         stop_worker(worker)
         proxy.close()
+
+
+def test_replaying_the_archive_of_a_hostile_run_reproduces_it(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """The archive holds exactly the counted events: replayed into a fresh namespace, it gives
+    the live aggregates row for row, whatever the hostile producer sent."""
+    from govpulse.db.migrate import drop_namespace, migrate
+    from govpulse.kafka_admin import ensure_topics
+    from govpulse.topics import select_feeds
+    from tests.integration.test_replay import all_rows, cli
+
+    live = stream_settings
+    copy = live.model_copy(update={"namespace": f"r{uuid.uuid4().hex[:12]}"})
+    migrate(copy)
+    try:
+        first = normal_wave(live, START, 10, seed=56)
+        hostile = HostileProducer(live)
+        send_hostile_records(hostile, first)
+        hostile.close()
+        second = normal_wave(live, START + timedelta(minutes=10), 10, seed=57)
+        log = tmp_path / "live.log"
+        worker = start_worker(worker_env(live), log)
+        try:
+            expected = expected_totals(unique_events(first + second))
+            wait_for(totals_equal(live, expected), 120, "the live run", log)
+        finally:
+            stop_worker(worker)
+        live_rows = all_rows(live)
+        ensure_topics(copy.kafka, select_feeds(None), copy.namespace)
+        replayed = cli(copy, "replay", f"archive:{live.namespace}", "--namespace",
+                       copy.namespace, "--max")  # fmt: skip
+        assert replayed.returncode == 0, replayed.stderr
+        copy_log = tmp_path / "copy.log"
+        worker = start_worker(worker_env(copy), copy_log)
+        try:
+            wait_for(lambda: all_rows(copy) == live_rows, 120, "the archive's aggregates",
+                     copy_log)  # fmt: skip
+        finally:
+            stop_worker(worker)
+    finally:
+        drop_namespace(copy, copy.namespace, force=True)
