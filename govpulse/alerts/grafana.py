@@ -2,9 +2,14 @@
 
 One group per rules file (`apiVersion: 1`, `groups: [{orgId, name, folder, interval, rules}]`).
 Each rule queries the PostgreSQL datasource with the measure's SQL (parameters inlined as SQL
-literals, `now()` as the evaluation time; a table result whose text columns become labels) and
-applies a threshold expression; the recovery threshold becomes the expression's
-`unloadEvaluator` (Grafana 10.4+), `keep_firing_for` the rule's field of that name. Stable output:
+literals, `now()` as the evaluation time; a table result whose text columns become labels).
+
+The comparison is exact for every operator: Grafana 11.5's threshold evaluators have only strict
+`gt`/`lt` (`gte`/`lte` came later), so a math expression (B) compares the value exactly as the
+worker does and yields a level: 2 breached, 1 still within the recovery threshold, 0 healthy. The
+threshold (C) fires above 1.5 and, when the rule has a recovery threshold, stops firing below 0.5
+(`unloadEvaluator`, Grafana 10.4+): the worker's hysteresis. `keep_firing_for` is the rule's
+field of that name. Stable output:
 rules in file order, keys in a fixed order, so the file can be committed and compared.
 """
 
@@ -20,9 +25,9 @@ from psycopg import sql
 from govpulse.alerts.measures import MEASURES
 from govpulse.alerts.rules import Rule, format_duration
 
-GRAFANA_OPS = {">": "gt", ">=": "gt", "<": "lt", "<=": "lt"}
-# Grafana's threshold evaluators have no "or equal": the rule's recovery side is used as is.
-RECOVERY_OPS = {">": "lt", ">=": "lt", "<": "gt", "<=": "gt"}
+# A firing alert stays active while its value is on this side of the recovery threshold
+# (`Rule.recovered` is the exact complement).
+STILL_ACTIVE_OPS = {">": ">=", ">=": ">=", "<": "<=", "<=": "<="}
 
 
 def _query_text(rule: Rule, namespace: str) -> str:
@@ -44,22 +49,26 @@ def _lookback_s(rule: Rule) -> int:
     return max(600, minutes * 60)
 
 
+def _level_expression(rule: Rule) -> str:
+    """Grafana math: 2 when the rule is breached, 1 while still active, 0 when healthy."""
+    breach = f"($A {rule.op} {rule.threshold!r})"
+    if rule.recovery_threshold is None:
+        return f"{breach} * 2"
+    active = f"($A {STILL_ACTIVE_OPS[rule.op]} {rule.recovery_threshold!r})"
+    return f"{breach} + {active}"
+
+
 def grafana_rule(rule: Rule, namespace: str, datasource_uid: str) -> dict[str, Any]:
-    condition: dict[str, Any] = {
-        "evaluator": {"type": GRAFANA_OPS[rule.op], "params": [rule.threshold]}
-    }
+    condition: dict[str, Any] = {"evaluator": {"type": "gt", "params": [1.5]}}
     if rule.recovery_threshold is not None:
-        condition["unloadEvaluator"] = {
-            "type": RECOVERY_OPS[rule.op],
-            "params": [rule.recovery_threshold],
-        }
+        condition["unloadEvaluator"] = {"type": "lt", "params": [0.5]}
     annotations = {"summary": _grafana_summary(rule)}
     if rule.runbook_url:
         annotations["runbook_url"] = rule.runbook_url
     result: dict[str, Any] = {
         "uid": f"gp-{namespace}-{rule.name}"[:40],
         "title": rule.name,
-        "condition": "B",
+        "condition": "C",
         "data": [
             {
                 "refId": "A",
@@ -77,10 +86,16 @@ def grafana_rule(rule: Rule, namespace: str, datasource_uid: str) -> dict[str, A
                 "refId": "B",
                 "relativeTimeRange": {"from": 0, "to": 0},
                 "datasourceUid": "__expr__",
+                "model": {"refId": "B", "type": "math", "expression": _level_expression(rule)},
+            },
+            {
+                "refId": "C",
+                "relativeTimeRange": {"from": 0, "to": 0},
+                "datasourceUid": "__expr__",
                 "model": {
-                    "refId": "B",
+                    "refId": "C",
                     "type": "threshold",
-                    "expression": "A",
+                    "expression": "B",
                     "conditions": [condition],
                 },
             },

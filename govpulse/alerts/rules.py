@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import operator
 import re
-import string
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
@@ -33,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from govpulse.alerts import templates
 from govpulse.alerts.measures import MEASURES, measure
 
 RULE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -110,9 +110,10 @@ class Rule(BaseModel):
     for_: Duration = Field(default=timedelta(0), alias="for")
     keep_firing_for: Duration = timedelta(0)
     severity: Severity = Severity.WARNING
+    # Before `summary`, whose validator needs them.
+    labels: dict[str, str] = Field(default_factory=dict)
     summary: str
     runbook_url: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -157,6 +158,16 @@ class Rule(BaseModel):
                 raise ValueError(f"label name {key!r} must be lowercase letters, digits and '_'")
         return value
 
+    @field_validator("summary")
+    @classmethod
+    def _summary(cls, value: str, info: ValidationInfo) -> str:
+        group_by = info.data.get("group_by", ())
+        labels = info.data.get("labels", {})
+        samples: dict[str, Any] = {label: "x" for label in (*group_by, *labels)}
+        samples |= {"value": 0.5, "threshold": 0.5, "rule": "rule", "severity": "warning"}
+        templates.check(value, samples)
+        return value
+
     @field_validator("runbook_url")
     @classmethod
     def _runbook(cls, value: str) -> str:
@@ -172,12 +183,6 @@ class Rule(BaseModel):
                 raise ValueError(
                     f"recovery_threshold: {self.recovery_threshold} would itself breach "
                     f"{self.op} {self.threshold}; it must lie on the healthy side"
-                )
-        fields = {"value", "threshold", "rule", "severity", *self.group_by, *self.labels}
-        for _, field_name, _, _ in string.Formatter().parse(self.summary):
-            if field_name is not None and field_name.split(".")[0] not in fields:
-                raise ValueError(
-                    f"summary: unknown field {{{field_name}}}; valid: {', '.join(sorted(fields))}"
                 )
         return self
 
@@ -197,8 +202,8 @@ class Rule(BaseModel):
         fields |= {"value": value, "threshold": self.threshold, "rule": self.name}
         fields["severity"] = self.severity.value
         try:
-            return self.summary.format_map(fields)
-        except (ValueError, KeyError, IndexError):  # a format spec that does not fit the value
+            return templates.render(self.summary, fields)
+        except (ValueError, KeyError, IndexError, TypeError):  # checked on load; belt and braces
             return f"{self.name}: {value:g} {self.op} {self.threshold:g}"
 
 

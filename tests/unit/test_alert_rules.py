@@ -53,7 +53,7 @@ def test_the_packaged_rules_cover_domain_md() -> None:
         (good(params={"window_minutes": 0}), "rule 'errors', field params: window_minutes:"),
         (good(params={"windw": 5}), "rule 'errors', field params: windw: Extra inputs"),
         (good(**{"for": "5 minutes"}), "rule 'errors', field for: invalid duration"),
-        (good(summary="{agency}"), "summary: unknown field {agency}"),
+        (good(summary="{agency}"), "rule 'errors', field summary: unknown field {agency}"),
         (good(recovery_threshold=0.06), "recovery_threshold: 0.06 would itself breach"),
         (good(op="=="), "rule 'errors', field op:"),
         (good(severity="urgent"), "rule 'errors', field severity:"),
@@ -107,3 +107,37 @@ def test_matchers() -> None:
     for bad in ([], ["agency"], ["Agency=01"], ["a=1", "a=2"]):
         with pytest.raises(ValueError):
             parse_matchers(bad)
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("{value.__class__.__mro__}", "field {value.__class__.__mro__}: only plain field names"),
+        ("{service[0]}", "field {service[0]}: only plain field names"),
+        ("{0}", "field {0}: only plain field names"),
+        ("{}", "a positional field {}: only plain field names"),
+        ("{value:>300000000}", "field {value}: width 300000000 is above 60"),
+        ("{value:.100f}", "field {value}: precision 100 is above 12"),
+        ("{value:{threshold}}", "field {value}: format '{threshold}' is not a plain format"),
+        ("{value!r}", "field {value}: conversions (!r) are not allowed"),
+        ("{service:.1%}", "field {service}: format '.1%' does not fit its value"),
+        ("{value:d}", "field {value}: format 'd' does not fit its value"),
+        ("{value", "field summary: not a valid template"),
+        ("x" * 1001, "field summary: longer than 1000 characters"),
+    ],
+)
+def test_unsafe_or_unfit_summaries_are_refused_naming_rule_and_field(
+    summary: str, expected: str
+) -> None:
+    message = error_of(good(summary=summary))
+    assert message.startswith("rules.yaml: rule 'errors', field summary: ")
+    assert expected in message
+
+
+def test_bounded_format_specs_render() -> None:
+    (rule,) = parse_rules(
+        {"rules": [good(summary="{service:>8}|{value:.1%}|{threshold:+.2f}|{rule}|{severity:^9}")]}
+    )
+    assert rule.render_summary(0.1234, {"service": "VNeID"}) == (
+        "   VNeID|12.3%|+0.05|errors| warning "
+    )
