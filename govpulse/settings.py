@@ -126,15 +126,31 @@ class AlertSettings(BaseModel):
     # A YAML rules file; empty: the packaged rules (govpulse/alerts/rules.yaml).
     rules_file: str = ""
     interval_s: float = Field(default=10.0, gt=0, le=3600)
+    # What time rules are evaluated at: the wall clock, or the event time the namespace's data
+    # has reached (replays); auto: wall for the `live` namespace, event time for any other.
+    clock: Literal["auto", "wall", "event"] = "auto"
+    # Wall clock: evaluate at the last minute boundary at least this long ago (the minute's data
+    # has been flushed by then).
+    settle_s: float = Field(default=10.0, ge=0, le=300)
+    # Event time: a minute is evaluated once the data reached this far past it. Feeds and
+    # partitions of a replay travel up to kafka.batch_event_span_ms apart (10 min by default).
+    event_settle_s: float = Field(default=600.0, ge=0)
+    # Event time: feeds further behind the newest than this do not hold evaluation back.
+    event_time_max_lag_s: float = Field(default=900.0, ge=0)
+    # Event time: minutes evaluated per timer tick at most (a fast replay catches up over ticks).
+    max_steps_per_evaluation: int = Field(default=240, ge=1, le=100_000)
     # Generic JSON receivers, and chat receivers that take {"text": ...} (Slack, Mattermost...).
     # As JSON lists in the environment: GOVPULSE_ALERTS__WEBHOOK_URLS='["http://..."]'.
     webhook_urls: tuple[str, ...] = ()
     chat_webhook_urls: tuple[str, ...] = ()
     webhook_timeout_s: float = Field(default=5.0, gt=0)
-    webhook_retries: int = Field(default=5, ge=0, le=50)  # attempts after the first
-    webhook_backoff_s: float = Field(default=1.0, gt=0)  # doubled after every failure
+    # A notification is retried until a 2xx answer or until it expires; the backoff doubles
+    # from webhook_backoff_s up to webhook_backoff_max_s. The schedule lives in the database
+    # (alert_notifications), so retries go on across restarts and leader changes.
+    webhook_backoff_s: float = Field(default=1.0, gt=0)
     webhook_backoff_max_s: float = Field(default=60.0, gt=0)
-    webhook_queue_size: int = Field(default=1000, ge=1)  # per receiver; the oldest is dropped
+    notification_expiry_s: float = Field(default=86_400.0, gt=0)
+    delivery_poll_s: float = Field(default=1.0, gt=0, le=60)  # how often due rows are looked for
 
 
 class GrafanaSettings(BaseModel):

@@ -2,11 +2,15 @@
 
 Each measure is parameterised SQL over the namespace's 1-minute tables that returns one row per
 group (the rule's `group_by` labels, as text) and a `value` column. The evaluator binds the
-evaluation time as `%(now)s` and the rule's parameters by name; the Grafana export inlines them as
-literals with `now()` instead. Identifiers go through `psycopg.sql`, values never enter the text.
+evaluation time as `%(now)s` (a minute boundary) and the rule's parameters by name; the Grafana
+export inlines them as literals with `date_trunc('minute', now())` instead. Identifiers go through
+`psycopg.sql`, values never enter the text.
 
-Windows are `now - window < bucket <= now` on the minute buckets, so the current, still filling
-minute counts and data from after `now` (a replay, a test clock) does not.
+Windows are the complete minutes before the evaluation time: `now - window <= bucket < now`. A
+still filling minute never counts, and neither does anything after `now`, so a value depends
+only on the evaluation time and the data of the minutes before it: evaluated live at the wall
+clock or in a replay at the event time its data has reached, a rule sees the same values and
+makes the same transitions at the same times (design.md, "Alerting").
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class QueryContext:
     @property
     def now(self) -> sql.Composable:
         return (
-            sql.SQL("now()")
+            sql.SQL("date_trunc('minute', now())")
             if self.literal
             else sql.SQL("{}::timestamptz").format(sql.Placeholder("now"))
         )
@@ -61,7 +65,7 @@ class QueryContext:
         return sql.Identifier(self.schema, AGGREGATE_TABLES[feed].name)
 
     def window(self, minutes: sql.Composable) -> sql.Composed:
-        return sql.SQL("bucket > {now} - make_interval(mins => {m}) AND bucket <= {now}").format(
+        return sql.SQL("bucket >= {now} - make_interval(mins => {m}) AND bucket < {now}").format(
             now=self.now, m=minutes
         )
 
@@ -216,17 +220,18 @@ class IncidentRateParams(Params):
 
 def _incident_rate_ratio(q: QueryContext) -> sql.Composed:
     age = sql.SQL("extract(epoch FROM {now} - bucket)").format(now=q.now)
-    recent = sql.SQL("{age} < {w} * 60").format(age=age, w=q.p("window_minutes"))
+    # Complete minutes only: the newest bucket of the window is a minute old.
+    recent = sql.SQL("{age} <= {w} * 60").format(age=age, w=q.p("window_minutes"))
     if cast(IncidentRateParams, q.params).baseline == "trailing":
-        base = sql.SQL("{age} >= {w} * 60").format(age=age, w=q.p("window_minutes"))
+        base = sql.SQL("{age} > {w} * 60").format(age=age, w=q.p("window_minutes"))
         periods = sql.SQL("({h} * 60.0 / {w})").format(
             h=q.p("baseline_hours"), w=q.p("window_minutes")
         )
         span = sql.SQL("{w} + {h} * 60").format(w=q.p("window_minutes"), h=q.p("baseline_hours"))
     else:
-        base = sql.SQL("{age} >= 86400 AND mod({age}::bigint, 86400) < {w} * 60").format(
-            age=age, w=q.p("window_minutes")
-        )
+        base = sql.SQL(
+            "{age} - 60 >= 86400 AND mod(({age})::bigint - 60, 86400) < {w} * 60"
+        ).format(age=age, w=q.p("window_minutes"))
         periods = sql.SQL("{d}::float8").format(d=q.p("days"))
         span = sql.SQL("{d} * 1440 + {w}").format(d=q.p("days"), w=q.p("window_minutes"))
     return sql.SQL(

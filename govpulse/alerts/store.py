@@ -14,18 +14,20 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from govpulse.alerts.notifications import Delivery, delivery_select
 from govpulse.alerts.silences import Silence
 from govpulse.db.connection import connect
 from govpulse.settings import Settings
 
 EVENT_COLUMNS = (
     "at", "rule", "fingerprint", "state", "severity", "value", "labels", "summary",
-    "runbook_url", "started_at", "fired_at", "resolved_at", "silenced", "notified",
+    "runbook_url", "started_at", "fired_at", "resolved_at", "silenced", "notify",
 )  # fmt: skip
 
 
 def insert_event_statement(schema: str) -> sql.Composed:
-    return sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values})").format(
+    """One transition; `notified` starts false and turns true on delivery (notifications)."""
+    return sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING id").format(
         table=sql.Identifier(schema, "alert_events"),
         columns=sql.SQL(", ").join(map(sql.Identifier, EVENT_COLUMNS)),
         values=sql.SQL(", ").join(sql.Placeholder() * len(EVENT_COLUMNS)),
@@ -35,7 +37,7 @@ def insert_event_statement(schema: str) -> sql.Composed:
 def current_states_statement(schema: str) -> sql.Composed:
     """The newest row of every alert whose newest row is pending or firing."""
     return sql.SQL(
-        "SELECT rule, labels, state, value, started_at, fired_at, notified FROM ("
+        "SELECT rule, labels, state, value, started_at, fired_at, notify FROM ("
         "SELECT DISTINCT ON (fingerprint) * FROM {table} ORDER BY fingerprint, id DESC) newest "
         "WHERE state IN ('pending', 'firing')"
     ).format(table=sql.Identifier(schema, "alert_events"))
@@ -67,28 +69,41 @@ class AlertRow:
     started_at: datetime
     at: datetime
     silenced: bool
+    delivery: Delivery
+
+
+def _alert_row(row: tuple[Any, ...]) -> AlertRow:
+    *alert, receivers, delivered, expired, attempts, next_at, error = row
+    delivery = Delivery(receivers or 0, delivered or 0, expired or 0, attempts or 0, next_at, error)
+    return AlertRow(*[*alert, delivery])
 
 
 def list_alerts(settings: Settings, recent: timedelta) -> tuple[list[AlertRow], list[AlertRow]]:
-    """(alerts firing now, transitions within `recent`), newest first."""
+    """(alerts firing now, transitions within `recent`), newest first, with the delivery of
+    each transition's notifications."""
     table = sql.Identifier(settings.namespace, "alert_events")
     columns = sql.SQL(
-        "fingerprint, rule, state, severity, value, labels, summary, started_at, at, silenced"
+        "e.fingerprint, e.rule, e.state, e.severity, e.value, e.labels, e.summary, e.started_at, "
+        "e.at, e.silenced, d.receivers, d.delivered, d.expired, d.attempts, d.next_attempt_at, "
+        "d.last_error"
     )
+    delivery = delivery_select(settings.namespace)
     with connect(settings.db, autocommit=True) as conn:
         firing = conn.execute(
             sql.SQL(
                 "SELECT {c} FROM (SELECT DISTINCT ON (fingerprint) * FROM {t} "
-                "ORDER BY fingerprint, id DESC) newest WHERE state = 'firing' ORDER BY at DESC"
-            ).format(c=columns, t=table)
+                "ORDER BY fingerprint, id DESC) e LEFT JOIN ({d}) d ON d.event_id = e.id "
+                "WHERE e.state = 'firing' ORDER BY e.at DESC"
+            ).format(c=columns, t=table, d=delivery)
         ).fetchall()
         history = conn.execute(
-            sql.SQL("SELECT {c} FROM {t} WHERE at > now() - %s ORDER BY id DESC LIMIT 200").format(
-                c=columns, t=table
-            ),
+            sql.SQL(
+                "SELECT {c} FROM {t} e LEFT JOIN ({d}) d ON d.event_id = e.id "
+                "WHERE e.recorded_at > now() - %s ORDER BY e.id DESC LIMIT 200"
+            ).format(c=columns, t=table, d=delivery),
             (recent,),
         ).fetchall()
-    return [AlertRow(*row) for row in firing], [AlertRow(*row) for row in history]
+    return [_alert_row(row) for row in firing], [_alert_row(row) for row in history]
 
 
 def add_silence(

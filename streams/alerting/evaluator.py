@@ -1,14 +1,20 @@
 """The alert evaluator: every few seconds, each rule's measure is queried, its state machine
-advanced, and each transition recorded in `alert_events`, published to `<namespace>.alerts` and,
-when it is to be notified, queued for the webhooks.
+advanced, and each transition recorded in `alert_events` (with, in the same transaction, one
+outbox row per receiver when it is to be notified) and published to `<namespace>.alerts`.
 
 `evaluate_once()` is what the worker's leader-only timer calls (`streams.alerting.worker`) and
-what tests call with a fake clock. Guarantees:
+what tests call with a fake clock. Rules are evaluated at minute boundaries: live at the wall
+clock, in a replay namespace at every minute the data has reached (`streams.alerting.eventtime`);
+a transition's `at` is that evaluation time. Guarantees:
 - a failing database skips the evaluation (logged, counted) and never raises into the worker;
   a rule whose query fails is skipped alone, its state untouched;
 - transitions that could not be recorded are kept and written with the next evaluation;
-- after a restart, alerts recorded as pending or firing are taken over, not notified again;
-- publishing and notifying never block on a receiver (webhooks are delivered in the background).
+- in event time, each minute is evaluated once: the progress is recorded with the minute's
+  transitions, and a worker taking over continues after it;
+- after a restart, alerts recorded as pending or firing are taken over, not notified again, and
+  the notifications still owed (outbox rows not delivered) are delivered by whoever evaluates;
+- publishing and notifying never block on a receiver (webhooks are delivered in the background
+  from the outbox, `streams.alerting.webhooks`).
 """
 
 from __future__ import annotations
@@ -16,15 +22,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from govpulse.alerts.measures import MEASURES, QueryContext
+from govpulse.alerts.notifications import Receiver, idempotency_key
+from govpulse.alerts.notifications import insert_statement as insert_notification_statement
 from govpulse.alerts.rules import Rule, load_rules
 from govpulse.alerts.silences import Silence, silenced
 from govpulse.alerts.store import (
@@ -35,8 +41,17 @@ from govpulse.alerts.store import (
 )
 from govpulse.db.connection import one_line
 from govpulse.settings import Settings
-from streams.alerting.state import AlertState, LabelKey, RuleBook, Tracker, Transition
-from streams.alerting.webhooks import WebhookNotifier, json_body
+from streams.alerting.eventtime import (
+    clock_of,
+    event_steps,
+    extent_statement,
+    progress_statements,
+    reached,
+    wall_as_of,
+)
+from streams.alerting.ruleset import RuleSet
+from streams.alerting.state import AlertState, Tracker, Transition
+from streams.alerting.webhooks import OutboxDelivery, bodies, json_body
 
 log = logging.getLogger(__name__)
 
@@ -63,110 +78,105 @@ class EvaluatorStats:
     publish_failures: int = 0
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    rule: Rule
-    statement: sql.Composed
-    context: QueryContext
-
-
 class AlertEvaluator:
     def __init__(
         self,
         settings: Settings,
         rules: Sequence[Rule] | None = None,
         publisher: AlertPublisher | None = None,
-        notifier: WebhookNotifier | None = None,
-        clock: Callable[[], datetime] = wall_clock,
+        delivery: OutboxDelivery | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock`: the wall clock's stand-in (tests); giving one evaluates at it, whatever the
+        namespace's setting."""
         self.settings = settings
         self.namespace = settings.namespace
         chosen = rules if rules is not None else load_rules(settings.alerts.rules_file or None)
-        self.compiled = [self._compile(rule) for rule in chosen]
-        self.books = {rule.name: RuleBook(rule) for rule in chosen}
+        self.ruleset = RuleSet(self.namespace, chosen)
+        self.compiled = self.ruleset.compiled
+        self.books = self.ruleset.books
+        self.mode = "wall" if clock is not None else clock_of(settings.alerts, self.namespace)
+        self.event_time: datetime | None = None  # the last minute evaluated in event time
         self.publisher = publisher
-        self.notifier = notifier or WebhookNotifier(settings.alerts, settings.namespace)
-        self.clock = clock
+        self.delivery = delivery or OutboxDelivery(settings)
+        self.receivers: list[Receiver] = list(self.delivery.receivers.values())
+        self.expiry = timedelta(seconds=settings.alerts.notification_expiry_s)
+        self.clock = clock or wall_clock
         self.stats = EvaluatorStats()
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._restored = False
         self._started = False
         self._unrecorded: list[Transition] = []
         self._insert = insert_event_statement(self.namespace)
-
-    def _compile(self, rule: Rule) -> _Compiled:
-        statement, context = MEASURES[rule.measure].query(
-            self.namespace, rule.group_by, rule.params
-        )
-        return _Compiled(rule, statement, context)
+        self._insert_notification = insert_notification_statement(self.namespace)
+        self._read_progress, self._write_progress = progress_statements(self.namespace)
 
     async def start(self) -> None:
         if not self._started:
             self._started = True
-            await self.notifier.start()
+            await self.delivery.start()
 
     async def close(self) -> None:
-        await self.notifier.stop()
+        await self.delivery.stop()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
 
     async def evaluate_once(self) -> list[Transition]:
-        """One evaluation of every rule at `clock()`; returns the transitions it produced."""
+        """Evaluate every rule at the times due (live: the last minute boundary; event time:
+        each minute the data reached since the last evaluation); returns the transitions."""
         await self.start()
         now = self.clock()
+        transitions: list[Transition] = []
         try:
             connection = await self._connect()
             if not self._restored:
                 await self._restore(connection)
                 self._restored = True
             silences = await self._silences(connection, now)
-            transitions: list[Transition] = []
-            for compiled in self.compiled:
-                values = await self._values(connection, compiled, now)
-                if values is None:
-                    continue
-                book = self.books[compiled.rule.name]
-                transitions += book.evaluate(
-                    values, now, lambda labels: silenced(silences, labels, now)
+            for as_of in await self._due(connection, now):
+                self._unrecorded += await self.ruleset.step(
+                    connection, as_of, lambda labels: silenced(silences, labels, now)
                 )
-            self._unrecorded += transitions
-            transitions = await self._record(connection)
+                transitions += await self._record(
+                    connection, as_of if self.mode == "event" else None
+                )
         except psycopg.Error as exc:
             self.stats.failed_evaluations += 1
             await self._drop()
             log.warning("alert evaluation skipped: database unavailable (%s)", one_line(exc))
-            return []
-        self.stats.evaluations += 1
+            # What was recorded before the failure is published below; the rest is retried.
+        else:
+            self.stats.evaluations += 1
+        self.stats.failed_rules = self.ruleset.failed_rules
         self.stats.transitions += len(transitions)
         for transition in transitions:
             log.info(
-                "alert %s %s (value %s)%s", transition.fingerprint, transition.state.value,
-                transition.value, " [silenced]" if transition.silenced else "",
+                "alert %s %s at %s (value %s)%s", transition.fingerprint, transition.state.value,
+                transition.at.isoformat(), transition.value,
+                " [silenced]" if transition.silenced else "",
             )  # fmt: skip
             await self._publish(transition)
-            if transition.notify:
-                self.notifier.notify(transition)
+        if any(t.notify for t in transitions):
+            self.delivery.wake()
         return transitions
 
-    async def _values(
-        self, connection: psycopg.AsyncConnection[Any], compiled: _Compiled, now: datetime
-    ) -> dict[LabelKey, float | None] | None:
-        try:
-            async with connection.cursor() as cursor:
-                await cursor.execute(compiled.statement, compiled.context.values(now))
-                rows = await cursor.fetchall()
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
-            self.stats.failed_rules += 1
-            log.error("alert rule %s: query failed: %s", compiled.rule.name, one_line(exc))
-            return None
-        width = len(compiled.rule.group_by)
-        return {
-            tuple(str(v) for v in row[:width]): (None if row[width] is None else float(row[width]))
-            for row in rows
-        }
+    async def _due(self, connection: psycopg.AsyncConnection[Any], now: datetime) -> list[datetime]:
+        """The evaluation times of this tick."""
+        alerts = self.settings.alerts
+        if self.mode == "wall":
+            return [wall_as_of(now, alerts.settle_s)]
+        async with connection.cursor() as cursor:
+            await cursor.execute(extent_statement(self.namespace))
+            extents = await cursor.fetchall()
+        target = reached(
+            (newest for _, _, newest in extents), timedelta(seconds=alerts.event_time_max_lag_s)
+        )
+        if target is None:
+            return []  # no data yet
+        oldest = min(oldest for _, oldest, _ in extents)
+        settled = target - timedelta(seconds=alerts.event_settle_s)
+        return event_steps(self.event_time, oldest, settled, alerts.max_steps_per_evaluation)
 
     async def _silences(
         self, connection: psycopg.AsyncConnection[Any], now: datetime
@@ -175,25 +185,54 @@ class AlertEvaluator:
             await cursor.execute(active_silences_statement(self.namespace), {"now": now})
             return [silence_from_row(row) for row in await cursor.fetchall()]
 
-    async def _record(self, connection: psycopg.AsyncConnection[Any]) -> list[Transition]:
+    async def _record(
+        self, connection: psycopg.AsyncConnection[Any], event_time: datetime | None = None
+    ) -> list[Transition]:
         """Write every transition not yet recorded (this evaluation's and any left over by a
-        failed one); returns them, to be published and notified now."""
+        failed one) with its notifications and the event-time progress, in one transaction;
+        returns them, to be published."""
         recorded, self._unrecorded = self._unrecorded, []
-        if not recorded:
+        if not recorded and event_time is None:
             return recorded
         try:
             async with connection.transaction(), connection.cursor() as cursor:
-                await cursor.executemany(self._insert, [_event_row(t) for t in recorded])
+                if event_time is not None:
+                    await cursor.execute(self._write_progress, (event_time,))
+                for transition in recorded:
+                    await cursor.execute(self._insert, _event_row(transition))
+                    row = await cursor.fetchone()
+                    assert row is not None
+                    if transition.notify and self.receivers:
+                        await cursor.executemany(
+                            self._insert_notification, self._notification_rows(row[0], transition)
+                        )
         except psycopg.Error:
             self._unrecorded = recorded + self._unrecorded
             raise
+        if event_time is not None:
+            self.event_time = event_time
         return recorded
+
+    def _notification_rows(self, event_id: int, t: Transition) -> list[tuple[Any, ...]]:
+        key = idempotency_key(self.namespace, t.fingerprint, t.state.value, t.at)
+        body = bodies(t, self.namespace, key)
+        rows = []
+        for r in self.receivers:
+            rows.append(
+                (event_id, t.fingerprint, t.state.value, r.id, r.name, r.format, key,
+                 Jsonb(body[r.format]), self.expiry)
+            )  # fmt: skip
+        return rows
 
     async def _restore(self, connection: psycopg.AsyncConnection[Any]) -> None:
         async with connection.cursor() as cursor:
+            if self.mode == "event":
+                await cursor.execute(self._read_progress)
+                progress = await cursor.fetchone()
+                self.event_time = progress[0] if progress else None
             await cursor.execute(current_states_statement(self.namespace))
             rows = await cursor.fetchall()
-        for rule_name, labels, state, value, started_at, fired_at, notified in rows:
+        for rule_name, labels, state, value, started_at, fired_at, notify in rows:
             book = self.books.get(rule_name)
             if book is None or set(labels) != set(book.rule.group_by):
                 continue  # the rule was removed or regrouped: its old alerts are not resumed
@@ -202,7 +241,7 @@ class AlertEvaluator:
                 key,
                 Tracker(
                     state=AlertState(state), started_at=started_at, fired_at=fired_at,
-                    notified=notified, value=value,
+                    notified=notify, value=value,
                 ),
             )  # fmt: skip
         if rows:
@@ -211,7 +250,7 @@ class AlertEvaluator:
     async def _publish(self, transition: Transition) -> None:
         if self.publisher is None:
             return
-        body = json_body(transition, self.namespace) | {"notified": transition.notify}
+        body = json_body(transition, self.namespace) | {"notify": transition.notify}
         try:
             await self.publisher.publish(transition.fingerprint.encode(), orjson.dumps(body))
         except Exception as exc:  # the topic is a copy; the database row is the record

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +30,7 @@ from connectors.faults import FaultConfig, Outgoing
 from connectors.producer import BatchingProducer
 from connectors.simulation import SimulationConfig
 from govpulse.alerts.rules import parse_rules
+from govpulse.alerts.store import list_alerts
 from govpulse.events import IncidentEvent, NdxpTransaction
 from govpulse.kafka_admin import ensure_topics
 from govpulse.recording import event_time_ms
@@ -33,7 +38,6 @@ from govpulse.settings import AlertSettings, Settings
 from govpulse.topics import select_feeds
 from streams.alerting.evaluator import AlertEvaluator, alerts_topic
 from streams.alerting.state import AlertState, Transition
-from streams.alerting.webhooks import Receiver, WebhookNotifier
 from tests.kafka_reader import read_topic
 from tests.pipeline_helpers import produce, query, start_worker, stop_worker, wait_for, worker_env
 
@@ -131,13 +135,14 @@ def firing(book_transitions: list[Transition]) -> set[str]:
 
 
 def silent_truth(sent: list[Outgoing], now: datetime, lookback: int, minimum: int) -> set[str]:
-    """Agencies that, by the produced events, usually emit and are quiet for 15 minutes or more."""
+    """Agencies that, by the produced events, usually emit and are quiet for 15 minutes or more
+    when evaluated at the minute boundary `now` (the complete minutes before it count)."""
     since = now - timedelta(minutes=lookback)
     counts: Counter[str] = Counter()
     last: dict[str, datetime] = {}
     for out in sent:
         at = datetime.fromtimestamp(out.timestamp_ms / 1000, UTC)
-        if since < at.replace(second=0, microsecond=0) <= now:
+        if since <= at.replace(second=0, microsecond=0) < now:
             counts[out.key] += 1
             last[out.key] = max(last.get(out.key, at), at)
     quiet = set()
@@ -187,7 +192,9 @@ def test_injected_faults_fire_the_expected_alerts_and_resolve(
         fired = firing(seen)
         assert f"ndxp_errors{{service={BURST_SERVICE}}}" in fired
         assert "critical_incident{agency=48,category=ransomware}" in fired
-        expected_silent = silent_truth(first.sent, clock.now, 60, 100)
+        # Evaluations at 36:30 ... 39:30 are at the minute boundaries 36:00 ... 39:00.
+        assert {t.at for t in seen} <= {START + timedelta(minutes=m) for m in range(36, 40)}
+        expected_silent = silent_truth(first.sent, START + timedelta(minutes=39), 60, 100)
         assert SILENT in expected_silent
         silent_fired = {t.labels["agency"] for t in seen if t.rule.name == "agency_silent"}
         assert silent_fired == expected_silent
@@ -220,12 +227,13 @@ def test_injected_faults_fire_the_expected_alerts_and_resolve(
         assert fired <= resolved
         rows = query(
             settings,
-            "SELECT fingerprint, state, notified FROM alert_events "
+            "SELECT fingerprint, state, notify, notified FROM alert_events "
             "WHERE fingerprint = %s ORDER BY id",
             f"ndxp_errors{{service={BURST_SERVICE}}}",
         )
         assert [r[1] for r in rows] == ["pending", "firing", "resolved"]
-        assert [r[2] for r in rows] == [False, True, True]
+        assert [r[2] for r in rows] == [False, True, True]  # owed a notification
+        assert [r[3] for r in rows] == [False, False, False]  # no receiver: none delivered
         asyncio.run(evaluator.close())
     finally:
         stop_worker(worker)
@@ -241,9 +249,11 @@ def ndxp_calls(settings: Settings) -> int:
 
 class Receiver200(BaseHTTPRequestHandler):
     bodies: ClassVar[list[dict[str, Any]]] = []
+    keys: ClassVar[list[str]] = []  # the Idempotency-Key header of each request
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
+        type(self).keys.append(self.headers.get("Idempotency-Key", ""))
         type(self).bodies.append(json.loads(self.rfile.read(length)))
         self.send_response(200)
         self.end_headers()
@@ -255,6 +265,7 @@ class Receiver200(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     Receiver200.bodies = []
+    Receiver200.keys = []
     server = HTTPServer(("127.0.0.1", 0), Receiver200)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -281,6 +292,7 @@ def test_the_worker_evaluates_on_its_leader_timer_records_publishes_and_notifies
         settings,
         GOVPULSE_ALERTS__RULES_FILE=str(rules_file),
         GOVPULSE_ALERTS__INTERVAL_S="1",
+        GOVPULSE_ALERTS__CLOCK="wall",  # live traffic in a test namespace
         GOVPULSE_ALERTS__WEBHOOK_URLS=json.dumps([url]),
         GOVPULSE_STREAMS__ARCHIVE_RAW="false",
     )
@@ -305,24 +317,34 @@ def test_the_worker_evaluates_on_its_leader_timer_records_publishes_and_notifies
         stop_worker(worker)
 
 
-def test_webhooks_retry_with_backoff_until_a_failing_receiver_recovers() -> None:
+def _outbox(settings: Settings) -> list[tuple[Any, ...]]:
+    return query(
+        settings,
+        "SELECT state, receiver, status, attempts, last_error, idempotency_key "
+        "FROM alert_notifications ORDER BY id",
+    )
+
+
+@pytest.mark.postgres
+def test_the_outbox_is_retried_until_2xx_and_expires_what_never_gets_through(
+    stream_settings: Settings,
+) -> None:
     rules = parse_rules(TEST_RULES)
-    from streams.alerting.state import RuleBook
+    start = datetime.now(UTC)
+    received: list[tuple[str, Any]] = []
+    chat: list[Any] = []
 
-    now = datetime.now(UTC)
-    transitions = RuleBook(rules[1]).evaluate({("48", "ransomware"): 1.0}, now)
-    assert len(transitions) == 1
+    port = 0
 
-    async def scenario() -> tuple[list[Any], list[Any], WebhookNotifier]:
-        received: list[Any] = []
-        chat: list[Any] = []
+    async def scenario() -> AlertEvaluator:
+        nonlocal port
         failures = {"left": 3}
 
         async def flaky(request: web.Request) -> web.Response:
             if failures["left"] > 0:
                 failures["left"] -= 1
                 return web.Response(status=503)
-            received.append(await request.json())
+            received.append((request.headers["Idempotency-Key"], await request.json()))
             return web.Response(status=204)
 
         async def chat_hook(request: web.Request) -> web.Response:
@@ -337,37 +359,143 @@ def test_webhooks_retry_with_backoff_until_a_failing_receiver_recovers() -> None
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        settings = AlertSettings(webhook_retries=5, webhook_backoff_s=0.05, webhook_timeout_s=2)
-        notifier = WebhookNotifier(
+        settings = stream_settings.model_copy(
+            update={
+                "alerts": AlertSettings(
+                    webhook_urls=(f"http://127.0.0.1:{port}/flaky", "http://127.0.0.1:9/closed"),
+                    chat_webhook_urls=(f"http://127.0.0.1:{port}/chat",),
+                    webhook_backoff_s=0.05, webhook_backoff_max_s=0.2, webhook_timeout_s=2,
+                    notification_expiry_s=3, delivery_poll_s=0.05,
+                )
+            }
+        )  # fmt: skip
+        # A critical incident in the minute table: the evaluator fires for real.
+        query(
             settings,
-            "live",
-            [
-                Receiver(f"http://127.0.0.1:{port}/flaky"),
-                Receiver(f"http://127.0.0.1:{port}/chat", "text"),
-                Receiver("http://127.0.0.1:9/closed"),  # nothing listens: given up, counted
-            ],
+            "INSERT INTO incident_minute (bucket, agency, category, severity, stage, "
+            "protection_level, events) VALUES (date_trunc('minute', %s::timestamptz), '48', "
+            "'ransomware', 'critical', 'detected', 3, 1) RETURNING 1",
+            start - timedelta(minutes=2),
         )
-        await notifier.start()
+        evaluator = AlertEvaluator(settings, rules[1:2], clock=lambda: start)
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        notifier.notify(transitions[0])
-        assert loop.time() - started < 0.05  # notify never waits for a receiver
-        assert await notifier.drain(10)
-        await notifier.stop()
+        began = loop.time()
+        transitions = await evaluator.evaluate_once()
+        assert loop.time() - began < 1  # evaluation never waits for a receiver
+        assert [t.state for t in transitions] == [AlertState.FIRING]
+        deadline = loop.time() + 15
+        while loop.time() < deadline and not (received and chat):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3.5)  # past the expiry: the closed receiver's row expires
+        await evaluator.close()
         await runner.cleanup()
-        return received, chat, notifier
+        return evaluator
 
-    received, chat, notifier = asyncio.run(scenario())
-    assert len(received) == 1 and received[0]["status"] == "firing"
-    assert received[0]["labels"] == {
-        "alertname": "critical_incident",
-        "severity": "critical",
-        "agency": "48",
-        "category": "ransomware",
-    }
-    assert chat == [{"text": "[FIRING] [CRITICAL] critical ransomware at 48 (live)"}]
-    stats = notifier.stats
-    flaky_url = next(u for u in stats.delivered if u.endswith("/flaky"))
-    assert stats.failed_attempts[flaky_url] == 3 and stats.delivered[flaky_url] == 1
-    closed = "http://127.0.0.1:9/closed"
-    assert stats.given_up[closed] == 1 and stats.failed_attempts[closed] == 6
+    evaluator = asyncio.run(scenario())
+    assert len(received) == 1 and received[0][1]["status"] == "firing"
+    key, body = received[0]
+    assert body["idempotency_key"] == key and len(key) == 32
+    assert body["labels"] == {
+        "alertname": "critical_incident", "severity": "critical",
+        "agency": "48", "category": "ransomware",
+    }  # fmt: skip
+    namespace = stream_settings.namespace
+    assert chat == [{"text": f"[FIRING] [CRITICAL] critical ransomware at 48 ({namespace})"}]
+    rows = _outbox(stream_settings)  # in receiver order: flaky, closed, chat
+    assert [(r[2], r[3]) for r in rows[::2]] == [("delivered", 4), ("delivered", 1)]
+    assert rows[1][2] == "expired" and rows[1][3] >= 2 and "Connect" in rows[1][4]
+    assert {r[5] for r in rows} == {key}  # one key per transition, whatever the receiver
+    assert all(r[1].endswith(":9/…") or r[1].endswith(f":{port}/…") for r in rows)
+    stats = evaluator.delivery.stats
+    assert sum(stats.delivered.values()) == 2 and sum(stats.expired.values()) == 1
+    # One receiver never acknowledged it: the transition is not `notified`.
+    assert query(stream_settings, "SELECT state, notify, notified FROM alert_events") == [
+        ("firing", True, False)
+    ]
+    _, history = list_alerts(stream_settings, timedelta(hours=1))
+    assert history[0].delivery.describe().startswith("delivered 2/3, 1 expired")
+
+
+RECEIVER_DOWN_S = 90
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_firing_and_resolved_arrive_exactly_once_after_a_receiver_outage_and_a_sigkill(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    """The receiver is down for 90 s while the worker tries; the worker is SIGKILLed after the
+    alert fires; its successor takes the alert over, resolves it, and once the receiver is up
+    both notifications arrive, exactly once each."""
+    settings = stream_settings
+    with socket.socket() as probe:  # a port nothing listens on until the receiver starts
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The incident leaves the 2-minute window soon after the worker records it: it resolves.
+    rule = dict(TEST_RULES["rules"][1], params={"window_minutes": 2})
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"rules": [rule]}), encoding="utf-8")
+    log = tmp_path / "worker.log"
+    env = worker_env(
+        settings,
+        GOVPULSE_ALERTS__RULES_FILE=str(rules_file),
+        GOVPULSE_ALERTS__INTERVAL_S="1",
+        GOVPULSE_ALERTS__CLOCK="wall",  # live traffic in a test namespace
+        GOVPULSE_ALERTS__WEBHOOK_URLS=json.dumps([f"http://127.0.0.1:{port}/hook"]),
+        GOVPULSE_ALERTS__WEBHOOK_BACKOFF_S="1",
+        GOVPULSE_ALERTS__WEBHOOK_BACKOFF_MAX_S="4",
+        GOVPULSE_ALERTS__DELIVERY_POLL_S="0.5",
+        GOVPULSE_STREAMS__ARCHIVE_RAW="false",
+    )
+    down_since = time.monotonic()
+    worker = start_worker(env, log)
+    server: HTTPServer | None = None
+    try:
+        send(settings, [critical_incident(datetime.now(UTC))])
+
+        def tried(state: str) -> bool:
+            return any(r[0] == state and r[3] >= 1 and r[4] for r in _outbox(settings))
+
+        wait_for(lambda: tried("firing"), 120, "a failed attempt to notify the firing", log)
+        time.sleep(3)
+        # Recorded firing, owed, not delivered: `notified` stays false while the receiver is down.
+        assert query(settings, "SELECT state, notify, notified FROM alert_events") == [
+            ("firing", True, False)
+        ]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        worker = start_worker(env, log)
+
+        def owed(state: str) -> bool:
+            return any(r[0] == state and r[2] == "pending" for r in _outbox(settings))
+
+        # The resolution waits behind its firing (per receiver and alert, in order).
+        wait_for(lambda: owed("resolved"), 240, "the successor's resolution, owed", log)
+        time.sleep(max(0.0, RECEIVER_DOWN_S - (time.monotonic() - down_since)))
+        assert time.monotonic() - down_since >= RECEIVER_DOWN_S
+        attempts = {r[0]: r[3] for r in _outbox(settings)}
+        assert attempts["firing"] >= 10 and attempts["resolved"] == 0, attempts
+
+        Receiver200.bodies, Receiver200.keys = [], []
+        server = HTTPServer(("127.0.0.1", port), Receiver200)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        wait_for(lambda: len(Receiver200.bodies) >= 2, 30, "both notifications", log)
+        time.sleep(5)  # room for a repeat, which must not come
+        bodies, keys = Receiver200.bodies, Receiver200.keys
+        assert [b["status"] for b in bodies] == ["firing", "resolved"]
+        assert keys == [b["idempotency_key"] for b in bodies] and len(set(keys)) == 2
+        assert {b["fingerprint"] for b in bodies} == {
+            "critical_incident{agency=48,category=ransomware}"
+        }
+        assert query(settings, "SELECT state, notify, notified FROM alert_events ORDER BY id") == [
+            ("firing", True, True),
+            ("resolved", True, True),
+        ]
+        assert [r[2] for r in _outbox(settings)] == ["delivered", "delivered"]
+        _, history = list_alerts(settings, timedelta(hours=1))
+        assert [h.delivery.describe() for h in history] == ["delivered 1/1"] * 2
+    finally:
+        stop_worker(worker)
+        if server is not None:
+            server.shutdown()
