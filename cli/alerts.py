@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from rich.table import Table
 
@@ -69,6 +71,103 @@ def rules_command(file: RulesOption = None) -> None:
     console.print(measures)
 
 
+def _aware(moment: datetime, option: str) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"{option} needs a timezone, e.g. 2024-10-01T09:00:00+07:00")
+    return moment
+
+
+@app.command("backtest")
+@friendly_errors
+def backtest_command(
+    from_: Annotated[datetime, typer.Option("--from", help="Event time from (ISO 8601, zone).")],
+    to: Annotated[datetime, typer.Option("--to", help="Event time to, inclusive.")],
+    namespace: NamespaceOption = None,
+    rules_file: Annotated[
+        Path | None, typer.Option("--rules", help="Rules to try (default: settings, packaged).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The transitions a rules file would have made over the stored data, and per rule how often
+    and how long it fired; writes nothing."""
+    import asyncio
+
+    from streams.alerting.backtest import backtest
+
+    settings = settings_for(namespace)
+    source, rules = _load(rules_file, namespace)
+    start, end = _aware(from_, "--from"), _aware(to, "--to")
+    result = asyncio.run(backtest(settings, rules, start, end))
+    if as_json:
+        document = {
+            "namespace": settings.namespace, "rules": source,
+            "from": result.start.isoformat(), "to": result.end.isoformat(),
+            "evaluations": result.evaluations,
+            "transitions": [
+                {
+                    "at": t.at.isoformat(), "rule": t.rule.name, "fingerprint": t.fingerprint,
+                    "state": t.state.value, "labels": t.labels, "value": t.value,
+                }
+                for t in result.transitions
+            ],
+            "summary": [
+                {
+                    "rule": s.rule, "fired": s.fired, "firing_s": s.total.total_seconds(),
+                    "longest_s": s.longest.total_seconds(), "still_firing": s.still_firing,
+                }
+                for s in result.summaries
+            ],
+        }  # fmt: skip
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(
+        "at", "rule", "state", "labels", "value",
+        title=f"{len(result.transitions)} transitions, {settings.namespace}, "
+        f"{result.start.isoformat()} to {result.end.isoformat()} ({source})",
+    )  # fmt: skip
+    for t in result.transitions:
+        table.add_row(
+            t.at.isoformat(), t.rule.name, t.state.value,
+            ", ".join(f"{k}={v}" for k, v in t.labels.items()) or "-",
+            "-" if t.value is None else f"{t.value:g}",
+        )  # fmt: skip
+    console.print(table)
+    summary = Table(
+        "rule", "fired", "firing in total", "longest", "still firing at the end",
+        title=f"per rule, {result.evaluations} evaluations (one a minute)",
+    )  # fmt: skip
+    for s in result.summaries:
+        summary.add_row(
+            s.rule, str(s.fired), format_duration(s.total), format_duration(s.longest),
+            str(s.still_firing),
+        )  # fmt: skip
+    console.print(summary)
+
+
+@app.command("test")
+@friendly_errors
+def test_command(
+    file: Annotated[
+        Path, typer.Argument(help="Rule tests (YAML), e.g. govpulse/alerts/rules.test.yaml.")
+    ],
+) -> None:
+    """Run rule unit tests (input series, expected alerts); exit 1 on any mismatch."""
+    from streams.alerting.ruletest import RuleTestError, run_file
+
+    try:
+        results = run_file(file)
+    except RuleTestError as exc:
+        raise fail(str(exc), code=2) from None
+    for result in results:
+        _say(f"{'ok    ' if result.passed else 'FAILED'} {result.name}")
+        for failure in result.failures:
+            _say(f"         {failure}")
+    failed = sum(not r.passed for r in results)
+    _say(f"{len(results) - failed} passed, {failed} failed ({file})")
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command("list")
 @friendly_errors
 def list_command(
@@ -78,19 +177,23 @@ def list_command(
     """Alerts firing now and the recent transitions."""
     settings = settings_for(namespace)
     firing, history = list_alerts(settings, parse_duration(recent))
-    table = Table("since", "severity", "alert", "value", "summary", title="firing now")
+    table = Table(
+        "since", "severity", "alert", "value", "summary", "notification", title="firing now"
+    )  # fmt: skip
     for row in firing:
         mark = " (silenced)" if row.silenced else ""
         table.add_row(
             row.started_at.isoformat(timespec="seconds"), row.severity, row.fingerprint + mark,
-            "-" if row.value is None else f"{row.value:g}", row.summary,
+            "-" if row.value is None else f"{row.value:g}", row.summary, row.delivery.describe(),
         )  # fmt: skip
     console.print(table)
-    table = Table("at", "state", "alert", "value", title=f"transitions in the last {recent}")
+    table = Table(
+        "at", "state", "alert", "value", "notification", title=f"transitions in the last {recent}"
+    )  # fmt: skip
     for row in history:
         table.add_row(
             row.at.isoformat(timespec="seconds"), row.state, row.fingerprint,
-            "-" if row.value is None else f"{row.value:g}",
+            "-" if row.value is None else f"{row.value:g}", row.delivery.describe(),
         )  # fmt: skip
     console.print(table)
 

@@ -45,6 +45,8 @@ from streams.alerting.eventtime import (
     clock_of,
     event_steps,
     extent_statement,
+    intake_statement,
+    lagging_statement,
     progress_statements,
     reached,
     wall_as_of,
@@ -97,6 +99,7 @@ class AlertEvaluator:
         self.books = self.ruleset.books
         self.mode = "wall" if clock is not None else clock_of(settings.alerts, self.namespace)
         self.event_time: datetime | None = None  # the last minute evaluated in event time
+        self._intake: tuple[Any, ...] | None = None  # intake and extents at the last tick
         self.publisher = publisher
         self.delivery = delivery or OutboxDelivery(settings)
         self.receivers: list[Receiver] = list(self.delivery.receivers.values())
@@ -167,8 +170,19 @@ class AlertEvaluator:
         if self.mode == "wall":
             return [wall_as_of(now, alerts.settle_s)]
         async with connection.cursor() as cursor:
+            await cursor.execute(lagging_statement(self.namespace))
+            lagging = await cursor.fetchone()
+            if lagging is not None and lagging[0] > 0:
+                return []  # the workers are still catching up: minutes may be incomplete
+            await cursor.execute(intake_statement(self.namespace))
+            intake = await cursor.fetchone()
             await cursor.execute(extent_statement(self.namespace))
             extents = await cursor.fetchall()
+        # Data still arriving may be uneven across partitions (a sparse one read far ahead of a
+        # busy one): evaluate only once nothing arrived since the previous tick.
+        previous, self._intake = self._intake, (intake, extents)
+        if (intake, extents) != previous:
+            return []
         target = reached(
             (newest for _, _, newest in extents), timedelta(seconds=alerts.event_time_max_lag_s)
         )

@@ -8,9 +8,14 @@ one after the other however fast the replay goes, so a replayed incident makes t
 made live at the same (event) times. "Reached" is the newest bucket of the slowest feed, feeds
 more than `event_time_max_lag_s` behind the newest excepted (a feed that fell silent must not
 hold alerting back: its silence is what alerting is for). The newest bucket of a feed may still
-be filling, and windows only count the minutes before the evaluation time; and the feeds and
-partitions of a replay travel up to the producer's batch span apart, so a minute is evaluated
-once the data reached `event_settle_s` past it: its data is complete by then.
+be filling, and windows only count the minutes before the evaluation time. Two more conditions
+make a minute's data complete before it is evaluated: the data is at rest (the workers took in
+nothing since the previous tick and the newest `pipeline_health` row of every feed and worker
+shows no consumer lag: data still pouring in, as in a replay sent faster than the workers read,
+can leave a sparse partition read far ahead of a busy one), and it reached
+`event_settle_s` past the minute (the producer sends each partition's batches up to its batch
+span apart in event time). A replay is therefore evaluated when it pauses or ends, minute by
+minute at the event times its data reached, exactly as live would have.
 
 Pure functions and statements; the evaluator runs them.
 """
@@ -57,6 +62,24 @@ def extent_statement(schema: str) -> sql.Composed:
     return sql.SQL("SELECT * FROM ({}) extents WHERE max IS NOT NULL").format(
         sql.SQL(" UNION ALL ").join(parts)
     )
+
+
+def intake_statement(schema: str) -> sql.Composed:
+    """Events the workers took in over the last quarter hour (wall clock): unchanged between two
+    ticks means nothing arrived in between."""
+    return sql.SQL(
+        "SELECT coalesce(sum(events_in), 0) FROM {} WHERE bucket > now() - interval '15 minutes'"
+    ).format(sql.Identifier(schema, "pipeline_health"))
+
+
+def lagging_statement(schema: str) -> sql.Composed:
+    """How many feeds and workers, by their newest health row of the last two minutes, have not
+    read everything the broker holds (0: the database has all that was sent)."""
+    return sql.SQL(
+        "SELECT count(*) FROM (SELECT DISTINCT ON (feed, worker) consumer_lag FROM {} "
+        "WHERE updated_at > now() - interval '2 minutes' ORDER BY feed, worker, updated_at DESC) "
+        "newest WHERE consumer_lag > 0"
+    ).format(sql.Identifier(schema, "pipeline_health"))
 
 
 def reached(newest_by_feed: Iterable[datetime], max_lag: timedelta) -> datetime | None:
