@@ -6,8 +6,46 @@ links from other dashboards and Grafana's version history (`push` overwrites by 
 
 from __future__ import annotations
 
-from dashboards.model import JSON, SCHEMA_VERSION, TAGS
+from dashboards.model import DATASOURCE, JSON, SCHEMA_VERSION, TAGS
 from dashboards.variables import templating
+
+# Alert transitions on every dashboard, so a spike and the alert it raised line up.
+ALERT_ANNOTATIONS_SQL = (
+    "SELECT at AS time, upper(state) || ': ' || summary AS text, "
+    "rule || ',' || severity || ',' || state AS tags FROM ${namespace}.alert_events "
+    "WHERE $__timeFilter(at) AND state IN ('firing', 'resolved') ORDER BY at"
+)
+
+
+def alert_annotations() -> JSON:
+    return {
+        "list": [
+            {
+                "builtIn": 1,
+                "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                "enable": True,
+                "hide": True,
+                "iconColor": "rgba(0, 211, 255, 1)",
+                "name": "Annotations & Alerts",
+                "type": "dashboard",
+            },
+            {
+                "datasource": DATASOURCE,
+                "enable": True,
+                "hide": False,
+                "iconColor": "red",
+                "name": "govpulse alerts",
+                "target": {
+                    "editorMode": "code",
+                    "format": "table",
+                    "rawQuery": True,
+                    "rawSql": ALERT_ANNOTATIONS_SQL,
+                    "refId": "Anno",
+                },
+            },
+        ]
+    }
+
 
 OVERVIEW = "govpulse-overview"
 PUBLIC_SERVICES = "govpulse-public-services"
@@ -15,6 +53,7 @@ NDXP = "govpulse-ndxp"
 DOCUMENTS = "govpulse-documents"
 CYBER = "govpulse-cyber"
 PIPELINE = "govpulse-pipeline"
+ALERTS = "govpulse-alerts"
 
 SLUGS = {
     OVERVIEW: "national-overview",
@@ -23,6 +62,7 @@ SLUGS = {
     DOCUMENTS: "document-axis",
     CYBER: "cyber-security",
     PIPELINE: "pipeline-health",
+    ALERTS: "alerts",
 }
 
 
@@ -39,7 +79,7 @@ def dashboard(uid: str, title: str, description: str, panels: list[JSON]) -> JSO
     if uid not in SLUGS:
         raise ValueError(f"unknown dashboard uid {uid!r}; known: {', '.join(sorted(SLUGS))}")
     return {
-        "annotations": {"list": []},
+        "annotations": alert_annotations(),
         "description": description,
         "editable": True,
         "fiscalYearStartMonth": 0,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboards import cyber, documents, ndxp, overview, pipeline, public_services
+from dashboards import alerts, cyber, documents, ndxp, overview, pipeline, public_services
 from dashboards.model import JSON
 
 GENERATED_DIR = Path(__file__).resolve().parent / "generated"
@@ -26,6 +26,7 @@ DASHBOARDS: dict[str, Callable[[], JSON]] = {
     "documents": documents.build,
     "cyber": cyber.build,
     "pipeline": pipeline.build,
+    "alerts": alerts.build,
 }
 
 

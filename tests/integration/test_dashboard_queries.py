@@ -3,6 +3,7 @@ filled (simulated feeds → broker → Faust worker → PostgreSQL), through the
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,14 @@ from connectors.calibration import local_day
 from connectors.faults import FaultConfig
 from connectors.simulation import SimulationConfig
 from dashboards.catalogue import build_all
+from govpulse.alerts.rules import parse_rules
+from govpulse.alerts.store import add_silence
 from govpulse.db.roles import READER_ROLE
-from govpulse.settings import Settings
+from govpulse.settings import AlertSettings, Settings
 from govpulse.topics import FEEDS
+from streams.alerting.evaluator import AlertEvaluator
 from tests.grafana_sql import expand_macros, interpolate
+from tests.integration.test_alerting import ManualClock
 from tests.pipeline_helpers import produce, query, start_worker, stop_worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -63,6 +68,42 @@ def fill(settings: Settings, log: Path) -> None:
         )
     finally:
         stop_worker(worker)
+    alert_history(settings)
+
+
+def alert_history(settings: Settings) -> None:
+    """Alerts over the incident days, evaluated hour by hour (some fire and resolve, the last
+    day's still fire), notifications owed to a receiver that is down, and a silence."""
+    rules = parse_rules(
+        {
+            "rules": [
+                {
+                    "name": "incidents", "measure": "incidents_detected",
+                    "params": {"window_minutes": 1440, "severities": ["low", "medium", "high",
+                                                                      "critical"]},
+                    "group_by": ["agency", "severity"], "threshold": 0,
+                    "summary": "{value:.0f} {severity} incidents at {agency}",
+                    "runbook_url": "https://runbooks.govpulse.example/incidents",
+                }
+            ]
+        }
+    )  # fmt: skip
+    alerting = settings.model_copy(
+        update={"alerts": AlertSettings(webhook_urls=("http://127.0.0.1:9/down",))}
+    )
+    clock = ManualClock(INCIDENT_DAYS[0])
+    evaluator = AlertEvaluator(alerting, rules, clock=clock)
+
+    async def evaluate() -> int:
+        transitions = 0
+        while clock.now <= INCIDENT_DAYS[1]:
+            transitions += len(await evaluator.evaluate_once())
+            clock.now += timedelta(hours=1)
+        await evaluator.close()
+        return transitions
+
+    assert asyncio.run(evaluate()) > 0
+    add_silence(settings, {"severity": "low"}, timedelta(hours=2), "maintenance", "test")
 
 
 def reader_session(settings: Settings) -> psycopg.Connection[Any]:
@@ -116,7 +157,14 @@ def test_every_dashboard_query_runs_on_pipeline_data(
                 "interval": "1m",
             }
             for file_name, dashboard in build_all().items():
-                for panel in dashboard["panels"]:
+                annotations = {
+                    "title": "annotations", "type": "annotations",
+                    "fieldConfig": {"defaults": {"unit": ""}, "overrides": []},
+                    "targets": [
+                        a["target"] for a in dashboard["annotations"]["list"] if "target" in a
+                    ],
+                }  # fmt: skip
+                for panel in [*dashboard["panels"], annotations]:
                     for target in panel.get("targets", []):
                         where = f"{file_name} / {panel['title']} ({len(agencies)} agencies)"
                         sql = interpolate(target["rawSql"], variables, multi={"agency"})
@@ -135,7 +183,7 @@ def test_every_dashboard_query_runs_on_pipeline_data(
     assert not failures, "\n".join(failures)
     assert ran == 2 * sum(
         len(p.get("targets", [])) for d in build_all().values() for p in d["panels"]
-    )
+    ) + 2 * sum(1 for d in build_all().values() for a in d["annotations"]["list"] if "target" in a)
 
 
 def check(

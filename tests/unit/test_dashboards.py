@@ -55,7 +55,7 @@ def test_rendering_is_stable() -> None:
 
 def test_uids_are_unique_and_fixed() -> None:
     uids = [d["uid"] for d in DASHBOARDS.values()]
-    assert len(set(uids)) == len(uids) == 6
+    assert len(set(uids)) == len(uids) == 7
     assert set(uids) == set(board.SLUGS)
     assert all(d["id"] is None for d in DASHBOARDS.values())
 
@@ -93,8 +93,9 @@ def test_every_panel_has_a_datasource_and_a_query(name: str, panel: dict[str, An
         assert "${namespace}." in target["rawSql"] or "reference." in target["rawSql"]
         if target["format"] == "time_series":
             # Grafana turns long results into series only when sorted by time.
-            assert "$__timeGroupAlias(bucket, ${interval})" in target["rawSql"]
             assert target["rawSql"].rstrip().endswith("ORDER BY 1"), panel["title"]
+            if panel["type"] != "state-timeline":  # states change at transitions, not buckets
+                assert "$__timeGroupAlias(bucket, ${interval})" in target["rawSql"]
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
@@ -334,3 +335,26 @@ def test_push_to_unreachable_grafana_is_one_line() -> None:
     assert lines[0] == f"error: cannot reach Grafana at http://127.0.0.1:{port}: " + (
         "[Errno 111] Connection refused"
     )
+
+
+def test_every_dashboard_shows_alert_transitions_as_annotations() -> None:
+    for name, dashboard in DASHBOARDS.items():
+        [alerts] = [a for a in dashboard["annotations"]["list"] if a["name"] == "govpulse alerts"]
+        assert alerts["datasource"] == DATASOURCE and alerts["enable"], name
+        sql = alerts["target"]["rawSql"]
+        assert "${namespace}.alert_events" in sql and "$__timeFilter(at)" in sql
+        assert sql.startswith("SELECT at AS time,") and " AS text," in sql and " AS tags " in sql
+
+
+def test_the_alerts_dashboard_has_what_an_operator_needs() -> None:
+    alerts = DASHBOARDS["alerts.json"]
+    titles = {p["title"]: p for p in alerts["panels"]}
+    assert {
+        "Firing now", "Alert states", "Transitions", "Active silences", "Notification delivery",
+        "Notifications not delivered",
+    } <= set(titles)  # fmt: skip
+    firing = [p for p in alerts["panels"] if p["title"] == "Firing now" and p["type"] == "table"]
+    sql = firing[0]["targets"][0]["rawSql"]
+    for column in ("AS age_s", "e.value", "e.summary", "AS runbook"):
+        assert column in sql
+    assert titles["Alert states"]["type"] == "state-timeline"
