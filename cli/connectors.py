@@ -1,4 +1,5 @@
-"""`govpulse connectors list | run`: the simulated feeds, produced live to Kafka."""
+"""`govpulse connectors list | run | drill | drills`: the simulated feeds, produced live to Kafka,
+and the drills operators inject into them."""
 
 from __future__ import annotations
 
@@ -66,9 +67,14 @@ def run_feeds(
         float | None, typer.Option(help="Fault: how long the silence lasts (s).")
     ] = None,
     create_topics: Annotated[bool, typer.Option(help="Create missing topics first.")] = True,
+    drills: Annotated[
+        bool, typer.Option(help="Take drills from <namespace>.control (govpulse connectors drill).")
+    ] = True,
 ) -> None:
     """Produce simulated feeds to Kafka, paced in event time, until stopped (Ctrl-C)."""
     from connectors.clock import SystemClock
+    from connectors.control import ControlListener
+    from connectors.drills import DrillBook
     from connectors.faults import FaultConfig
     from connectors.producer import BatchingProducer
     from connectors.runner import RunOptions, run, scale_for_rate
@@ -114,13 +120,76 @@ def run_feeds(
         count=count,
         duration_s=duration,
     )
+    book = DrillBook(seed) if drills else None
+    listener = ControlListener(settings.kafka, settings.namespace, book) if book else None
+    if listener is not None:
+        listener.start()
     try:
         progress = run(
-            producer, config, faults, options, clock, stop, progress_printer(producer.stats)
+            producer, config, faults, options, clock, stop, progress_printer(producer.stats), book
         )
     finally:
+        if listener is not None:
+            listener.stop()
         producer.close()
+    if book is not None and listener is not None and listener.received:
+        stats = book.stats
+        console.print(
+            f"drills: {listener.received} received; events rewritten "
+            f"{sum(stats.rewritten.values())}, dropped {sum(stats.dropped.values())}, added "
+            f"{sum(stats.added.values())}, unfit {sum(stats.unfit.values())}",
+            highlight=False,
+        )
     print_run_summary(progress, producer.stats)
+
+
+@app.command("drill")
+@friendly_errors
+def drill(
+    scenario: Annotated[str, typer.Argument(help="What to rehearse (see `connectors drills`).")],
+    duration: Annotated[str, typer.Option(help="How long, e.g. 10m, 1h.")] = "10m",
+    agency: Annotated[str | None, typer.Option(help="Only this agency (code).")] = None,
+    service: Annotated[str | None, typer.Option(help="Only this NDXP service.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this NDXP provider (code).")] = None,
+    intensity: Annotated[
+        float, typer.Option(help="Share of the matching events affected (0-1].")
+    ] = 1.0,
+    namespace: Annotated[str | None, typer.Option(help="Namespace (default: settings).")] = None,
+) -> None:
+    """Inject a drill into the running simulated feeds of a namespace, starting now."""
+    from connectors.clock import SystemClock
+    from connectors.control import control_topic, send_drill
+    from connectors.drills import new_drill
+    from govpulse.alerts.rules import parse_duration
+
+    settings = settings_for(namespace)
+    planned = new_drill(
+        scenario, SystemClock().now(), parse_duration(duration), agency=agency, service=service,
+        provider=provider, intensity=intensity,
+    )  # fmt: skip
+    send_drill(settings.kafka, settings.namespace, planned)
+    options = (("agency", agency), ("service", service), ("provider", provider))
+    target = ", ".join(f"{k} {v}" for k, v in options if v)
+    console.print(
+        f"drill {planned.id}: {scenario}{f' ({target})' if target else ''} until "
+        f"{planned.ends_at.isoformat(timespec='seconds')}, sent to "
+        f"{control_topic(settings.namespace)}",
+        highlight=False,
+    )
+
+
+@app.command("drills")
+def list_drills() -> None:
+    """The drill scenarios and the packaged alert rules each one fires."""
+    from connectors.drills import SCENARIOS
+
+    table = Table("drill", "what happens", "feeds", "fires", "needs")
+    for s in SCENARIOS.values():
+        table.add_row(
+            s.name, s.description, ", ".join(s.feeds), ", ".join(s.fires) or "-",
+            ", ".join(f"--{n}" for n in s.needs) or "-",
+        )  # fmt: skip
+    console.print(table)
 
 
 def _aware(moment: datetime) -> datetime:

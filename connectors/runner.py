@@ -15,6 +15,7 @@ from typing import Protocol
 
 from connectors import calibration as cal
 from connectors.clock import Clock
+from connectors.drills import DrillBook
 from connectors.faults import FaultConfig, FaultInjector, FaultStats, Outgoing
 from connectors.simulation import SimulationConfig, simulate
 
@@ -72,8 +73,11 @@ def run(
     clock: Clock,
     stop: threading.Event | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
+    drills: DrillBook | None = None,
 ) -> RunProgress:
-    """Produce until a limit is reached; returns the final progress."""
+    """Produce until a limit is reached; returns the final progress. `drills` active at an
+    element's event time rewrite, drop or add elements on the way (paced live, event time is the
+    wall clock: a drill from now for 10 minutes acts on the next 10 minutes of traffic)."""
     stop = stop or threading.Event()
     start = options.start or clock.now()
     injector = FaultInjector(faults)
@@ -102,13 +106,15 @@ def run(
             break
         if options.duration_s is not None and clock.monotonic() - wall0 >= options.duration_s:
             break
-        sink.send(out)
-        progress.events += 1
-        progress.valid_events += out.valid
-        progress.event_time = datetime.fromtimestamp(out.timestamp_ms / 1000, start.tzinfo)
-        if progress.events % 1024 == 0:
-            sink.poll()
-            report(clock.monotonic())
+        event_time = datetime.fromtimestamp(out.timestamp_ms / 1000, start.tzinfo)
+        for element in drills.apply(out, event_time) if drills is not None else (out,):
+            sink.send(element)
+            progress.events += 1
+            progress.valid_events += element.valid
+            if progress.events % 1024 == 0:
+                sink.poll()
+                report(clock.monotonic())
+        progress.event_time = event_time
         if options.count is not None and progress.events >= options.count:
             break
     progress.elapsed_s = clock.monotonic() - wall0
