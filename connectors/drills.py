@@ -131,15 +131,20 @@ def _drop(event: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
 
 def _critical_incident(
     drill: Drill, at: datetime, n: int, template: dict[str, Any] | None, rng: random.Random
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     from govpulse.reference.agencies import provinces
+    from govpulse.reference.systems import state_systems
 
     agency = drill.agency or rng.choice([province.code for province in provinces()])
+    systems = [system for system in state_systems() if system.agency == agency]
+    if not systems:
+        return None  # an agency without state systems in the reference data
+    system = rng.choice(systems)  # the workers accept only a known system of the agency
     return {
         "event_id": str(uuid.uuid4()), "occurred_at": at.isoformat(), "agency": agency,
         "incident_id": f"DRILL-{drill.id}-{n}", "stage": "detected",
         "category": rng.choice(("ddos", "ransomware", "intrusion")), "severity": "critical",
-        "target_system": f"DRILL-{drill.id}", "protection_level": rng.randint(2, 4),
+        "target_system": system.code, "protection_level": system.protection_level,
         "detected_at": at.isoformat(),
     }  # fmt: skip
 

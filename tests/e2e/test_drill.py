@@ -74,7 +74,7 @@ def test_a_drill_fires_and_resolves_an_alert_end_to_end(
     )
     log = tmp_path / "up.log"
     up = subprocess.Popen(
-        [sys.executable, "-m", "govpulse.cli.main", "up", "--duration", "420", "--scale", "0.1"],
+        [sys.executable, "-m", "cli.main", "up", "--duration", "420", "--scale", "0.1"],
         env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -88,7 +88,7 @@ def test_a_drill_fires_and_resolves_an_alert_end_to_end(
         wait_for(running, 120, "the pipeline under govpulse up", log)
         started = datetime.now(UTC)
         drill = subprocess.run(
-            [sys.executable, "-m", "govpulse.cli.main", "connectors", "drill", "incident_storm",
+            [sys.executable, "-m", "cli.main", "connectors", "drill", "incident_storm",
              "--duration", "1m", "--namespace", settings.namespace],
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip

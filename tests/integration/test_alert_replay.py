@@ -59,7 +59,7 @@ def replay_settings(stream_settings: Settings) -> Iterator[Settings]:
 
 
 def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "govpulse.cli.main", *args]
+    command = [sys.executable, "-m", "cli.main", *args]
     return subprocess.run(
         command, env=worker_env(settings, **env), capture_output=True, text=True, timeout=300
     )

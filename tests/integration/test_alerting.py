@@ -34,6 +34,7 @@ from govpulse.alerts.store import list_alerts
 from govpulse.events import IncidentEvent, NdxpTransaction
 from govpulse.kafka_admin import ensure_topics
 from govpulse.recording import event_time_ms
+from govpulse.reference.systems import state_systems
 from govpulse.settings import AlertSettings, Settings
 from govpulse.topics import select_feeds
 from streams.alerting.evaluator import AlertEvaluator, alerts_topic
@@ -42,7 +43,8 @@ from tests.kafka_reader import read_topic
 from tests.pipeline_helpers import produce, query, start_worker, stop_worker, wait_for, worker_env
 
 START = local_day(2024, 10, 1).replace(hour=9)
-BURST_SERVICE = "TEST_SVC"
+# A real service (the workers check the reference data) that the simulation rarely calls.
+BURST_SERVICE, BURST_PROVIDER = "prices", "BTC"
 SILENT = "01"
 
 TEST_RULES: dict[str, Any] = {
@@ -84,7 +86,7 @@ TEST_RULES: dict[str, Any] = {
 def ndxp(at: datetime, result: str) -> Outgoing:
     event = NdxpTransaction(
         event_id=uuid.uuid4(), occurred_at=at, agency="79", service=BURST_SERVICE,
-        provider="BCA", latency_ms=120, result=result, bytes=900,
+        provider=BURST_PROVIDER, latency_ms=120, result=result, bytes=900,
     )  # fmt: skip
     return Outgoing(
         "ndxp.transactions", "79", event_time_ms(event), event.model_dump_json().encode()
@@ -92,11 +94,12 @@ def ndxp(at: datetime, result: str) -> Outgoing:
 
 
 def critical_incident(at: datetime, agency: str = "48") -> Outgoing:
+    system = next(s for s in state_systems() if s.agency == agency)  # a real one of the agency
     event = IncidentEvent(
         event_id=uuid.uuid4(), occurred_at=at, agency=agency,
         incident_id=f"T-{uuid.uuid4().hex[:8]}", stage="detected", category="ransomware",
-        severity="critical",
-        target_system="SYS-TEST", protection_level=3, detected_at=at,
+        severity="critical", target_system=system.code,
+        protection_level=system.protection_level, detected_at=at,
     )  # fmt: skip
     return Outgoing(
         "cyber.incidents", agency, event_time_ms(event), event.model_dump_json().encode()

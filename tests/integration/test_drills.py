@@ -43,7 +43,7 @@ END = START + timedelta(minutes=90)
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "govpulse.cli.main", *args]
+    command = [sys.executable, "-m", "cli.main", *args]
     return subprocess.run(
         command, env=worker_env(settings), capture_output=True, text=True, timeout=300
     )

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli.main import app
 from govpulse.alerts.rules import default_rules_path, load_rules
-from govpulse.cli.main import app
 from streams.alerting.ruletest import RuleTestError, expand_values, run_file
 
 PACKAGED_TESTS = default_rules_path().with_name("rules.test.yaml")
