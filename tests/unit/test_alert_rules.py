@@ -141,3 +141,21 @@ def test_bounded_format_specs_render() -> None:
     assert rule.render_summary(0.1234, {"service": "VNeID"}) == (
         "   VNeID|12.3%|+0.05|errors| warning "
     )
+
+
+def test_alerts_rules_command_rejects_unsafe_templates(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    file = tmp_path / "rules.yaml"
+    file.write_text(
+        yaml.safe_dump({"rules": [good(summary="{value.__class__.__mro__}"),
+                                  good(name="wide", summary="{value:>300000000}")]}),
+        encoding="utf-8",
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["alerts", "rules", "--file", str(file)])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "rule 'errors', field summary: field {value.__class__.__mro__}: only plain" in output
+    assert "rule 'wide', field summary: field {value}: width 300000000 is above 60" in output
