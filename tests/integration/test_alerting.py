@@ -193,7 +193,8 @@ def test_injected_faults_fire_the_expected_alerts_and_resolve(
 
         asyncio.run(evaluate_until(START + timedelta(minutes=39, seconds=30)))
         fired = firing(seen)
-        assert f"ndxp_errors{{service={BURST_SERVICE}}}" in fired
+        burst_fingerprint = f"ndxp_errors{{service={BURST_SERVICE}}}"
+        assert burst_fingerprint in fired
         assert "critical_incident{agency=48,category=ransomware}" in fired
         # Evaluations at 36:30 ... 39:30 are at the minute boundaries 36:00 ... 39:00.
         assert {t.at for t in seen} <= {START + timedelta(minutes=m) for m in range(36, 40)}
@@ -204,7 +205,8 @@ def test_injected_faults_fire_the_expected_alerts_and_resolve(
         error_alert = next(
             t
             for t in seen
-            if t.state is AlertState.FIRING and t.fingerprint.startswith("ndxp_errors{service=TEST")
+            if t.state is AlertState.FIRING
+            and t.fingerprint == f"ndxp_errors{{service={BURST_SERVICE}}}"
         )
         pending = next(
             t
