@@ -246,6 +246,14 @@ def test_grafana_gets_every_variable_its_provisioning_expands(
     wanted: set[str] = set()
     for path in files:
         text = "\n".join(line.split("#")[0] for line in path.read_text().splitlines())
+        if path.parent.name == "alerting":
+            # Grafana interpolates an alert rule's labels, not its query models (data[].model),
+            # where `$A` names a query of a math expression.
+            document = yaml.safe_load(text)
+            for group in document.get("groups", []):
+                for rule in group.get("rules", []):
+                    rule.pop("data", None)
+            text = yaml.safe_dump(document)
         wanted |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
     missing = wanted - set(services["grafana"]["environment"])
     assert not missing, f"Grafana's provisioning expands variables compose does not set: {missing}"
