@@ -309,7 +309,8 @@ def test_the_worker_evaluates_on_its_leader_timer_records_publishes_and_notifies
             rows = query(settings, "SELECT state FROM alert_events")
             return ("firing",) in rows
 
-        wait_for(fired, 60, "the worker's alert", log)
+        # Evaluated at the next minute boundary, once the incident's minute is complete.
+        wait_for(fired, 150, "the worker's alert", log)
         wait_for(lambda: len(bodies) >= 1, 20, "the webhook", log)
         assert bodies[0]["status"] == "firing" and bodies[0]["rule"] == "critical_incident"
         assert bodies[0]["labels"]["agency"] == "48"
@@ -462,7 +463,7 @@ def test_firing_and_resolved_arrive_exactly_once_after_a_receiver_outage_and_a_s
         def tried(state: str) -> bool:
             return any(r[0] == state and r[3] >= 1 and r[4] for r in _outbox(settings))
 
-        wait_for(lambda: tried("firing"), 120, "a failed attempt to notify the firing", log)
+        wait_for(lambda: tried("firing"), 180, "a failed attempt to notify the firing", log)
         time.sleep(3)
         # Recorded firing, owed, not delivered: `notified` stays false while the receiver is down.
         assert query(settings, "SELECT state, notify, notified FROM alert_events") == [
