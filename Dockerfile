@@ -11,6 +11,7 @@ COPY govpulse ./govpulse
 COPY connectors ./connectors
 COPY streams ./streams
 COPY dashboards ./dashboards
+COPY reports ./reports
 COPY cli ./cli
 # Runtime dependencies are pinned exactly (==) in pyproject.toml; no extras: the embedded broker
 # and the dev tools have no place in the stack, which runs a real Kafka.

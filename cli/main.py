@@ -11,6 +11,7 @@ from cli import namespace as namespace_cli
 from cli.bench import bench
 from cli.broker import broker
 from cli.replay import record, replay
+from cli.report import report
 from cli.simulate import simulate
 from cli.top import top
 from cli.up import up
@@ -31,6 +32,7 @@ app.command("bench")(bench)
 app.command("broker")(broker)
 app.command("record")(record)
 app.command("replay")(replay)
+app.command("report")(report)
 app.command("simulate")(simulate)
 app.command("top")(top)
 app.command("up")(up)
