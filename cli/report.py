@@ -19,7 +19,7 @@ def report(
     month: Annotated[str, typer.Option(help="The month, YYYY-MM (Vietnam time).")],
     namespace: Annotated[str | None, typer.Option(help="Namespace (default: settings).")] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="text, markdown or json.")
+        str, typer.Option("--format", help="text, markdown, html or json.")
     ] = "text",
     out: Annotated[Path | None, typer.Option(help="File to write (default: standard output).")] = (
         None

@@ -1,4 +1,4 @@
-"""The report as text, Markdown or JSON, and the registry of every format.
+"""The report as text, Markdown or JSON, and the registry of every format (HTML in `html`).
 
 Each renderer takes a `MonthlyReport` and returns the whole document as a string.
 """
@@ -238,9 +238,16 @@ def render_json(report: MonthlyReport) -> str:
     return orjson.dumps(as_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
+def _render_html(report: MonthlyReport) -> str:
+    from reports.html import render_html  # matplotlib is loaded only for this format
+
+    return render_html(report)
+
+
 FORMATS: dict[str, Callable[[MonthlyReport], str]] = {
     "text": render_text,
     "markdown": render_markdown,
+    "html": _render_html,
     "json": render_json,
 }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import orjson
 import pytest
 
 from connectors import calibration as cal
-from reports.formats import render_json, render_markdown, render_text, renderer
+from reports.formats import FORMATS, render_json, render_markdown, render_text, renderer
 from reports.monthly import FIGURES, MonthlyReport, build
 from reports.published import references
 from reports.report import parse_month
@@ -154,7 +155,7 @@ def test_month_is_a_vietnam_month() -> None:
 
 
 def test_unknown_format_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="text, markdown, json"):
+    with pytest.raises(ValueError, match="text, markdown, html, json"):
         renderer("pdf")
 
 
@@ -170,3 +171,16 @@ def test_text_markdown_and_json_carry_every_figure() -> None:
     assert sent["stored"] == 10 and sent["difference"] == pytest.approx(10 - 302_765)
     assert len(document["days"]) == 31
     assert "Warning: 29 days hold no data" in text
+
+
+def test_html_is_self_contained_with_two_plots() -> None:
+    page = FORMATS["html"](_report())
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
+    assert "<script" not in page and "<link" not in page and "src=" not in page
+    # Only namespace declarations name a URL; nothing is fetched.
+    assert set(re.findall(r'="(https?://[^"]+)"', page)) == {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
+    assert "Hà Nội" in page and "Cao Bằng" in page  # provinces, highest and lowest
+    assert page == FORMATS["html"](_report())  # identical data, identical file
