@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -20,6 +20,30 @@ from govpulse.broker import BrokerError, EmbeddedBroker, port_open
 from govpulse.db.connection import DatabaseUnavailable, connect, one_line
 from govpulse.db.migrate import drop_namespace, migrate
 from govpulse.settings import EmbeddedBrokerSettings, KafkaSettings, Settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-timescaledb",
+        action="store_true",
+        help="fail, rather than skip, a `timescaledb` test whose extension is missing (CI's "
+        "TimescaleDB run, where a skip would hide that the backend was not exercised)",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.skipped
+        and item.get_closest_marker("timescaledb") is not None
+        and item.config.getoption("--require-timescaledb")
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"skipped on a run that requires TimescaleDB: {report.longrepr}"
+    return report
 
 
 def _free_port() -> int:
