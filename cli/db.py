@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -31,9 +32,12 @@ def migrate_command(namespace: NamespaceOption = None) -> None:
     report = migrate(settings)
     where = f"namespace {report.namespace} at {settings.db.describe()}"
     if report.timescaledb:
-        _say(f"{where}: timescaledb {report.timescaledb}")
-    else:
+        scheduler = "running" if report.scheduler_alive else "NOT running"
+        _say(f"{where}: timescaledb {report.timescaledb}, job scheduler {scheduler}")
+    elif report.timescaledb_note is None:
         _say(f"{where}: timescaledb not installed, plain PostgreSQL (rollups are views)")
+    if report.timescaledb_note:
+        _say(f"{where}: {report.timescaledb_note}")
     for migration in report.applied:
         _say(f"applied  {migration.file_name}")
     if not report.applied:
@@ -58,6 +62,39 @@ def status_command(namespace: NamespaceOption = None) -> None:
     for file_name in current.pending:
         table.add_row(file_name, "", "pending")
     console.print(table)
+    if current.timescaledb is None:
+        _say("timescaledb extension absent in this database: no policy jobs, no scheduler")
+        return
+    _say(f"TimescaleDB job scheduler of this database: {_alive(current.scheduler_alive)}")
+    if not current.jobs:
+        _say(f"no policy jobs on namespace {current.namespace} (only live has time-based policies)")
+        return
+    jobs = Table(
+        "job", "policy", "relation", "every", "last run", "status", "runs", "failures",
+        "next start", "last error", title=f"TimescaleDB jobs of namespace {current.namespace}",
+    )  # fmt: skip
+    for job in current.jobs:
+        jobs.add_row(
+            str(job.job_id),
+            job.proc_name.removeprefix("policy_"),
+            job.relation,
+            str(job.schedule_interval) + ("" if job.scheduled else " (paused)"),
+            _when(job.last_run_started_at),
+            job.last_run_status or "never ran",
+            str(job.total_runs),
+            str(job.total_failures),
+            _when(job.next_start),
+            job.last_error or "",
+        )
+    console.print(jobs)
+
+
+def _alive(alive: bool | None) -> str:
+    return "running" if alive else "NOT running: no policy runs (see README, TimescaleDB)"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat("T", "seconds") if moment else "-"
 
 
 @app.command("namespaces")

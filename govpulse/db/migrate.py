@@ -2,11 +2,14 @@
 
 `migrate(settings)` guarantees, when it returns:
 - schemas `reference` and `<namespace>` exist; the timescaledb extension is installed if the
-  server offers it and this user may install it (otherwise the plain variant is used);
+  server offers it, preloads it, and this user may install it; otherwise the plain variant is used
+  and the report's `timescaledb_note` says in one line why and what to set (never a traceback);
 - every migration file applicable to this database is recorded in `<namespace>.schema_migrations`,
   each applied in its own transaction (a failure leaves earlier ones applied and raises
   `MigrationError` naming the file);
 - the `reference` tables match the packaged CSV files; the read-only role can read the namespace.
+- with TimescaleDB, the database's job scheduler is running, or `scheduler` says it is not (a
+  superuser's migration restarts a dead one; another role cannot, and the note says so).
 A second run applies nothing and only refreshes reference data and grants. Runs are serialised
 by an advisory lock, because namespaces share the `reference` schema.
 """
@@ -14,6 +17,7 @@ by an advisory lock, because namespaces share the `reference` schema.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,10 +25,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from govpulse.db.connection import connect, one_line, schema_identifier
+from govpulse.db.connection import DatabaseUnavailable, connect, one_line, schema_identifier
 from govpulse.db.migration_files import Migration, MigrationError, applicable, discover
 from govpulse.db.reference_data import load_reference_data
 from govpulse.db.roles import REFERENCE_SCHEMA, ReaderRole, grant_reader
+from govpulse.db.scheduler import Job, namespace_jobs, restart_scheduler, scheduler_alive
 from govpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,9 @@ log = logging.getLogger(__name__)
 TRACKING_TABLE = "schema_migrations"
 LIVE_NAMESPACE = "live"
 _LOCK_KEY = 0x676F7670756C7365  # "govpulse" in ASCII: one lock for every govpulse migrator
+# The loader library defines its settings only when it is preloaded, for any role to see (the
+# shared_preload_libraries setting itself is visible to superusers only).
+_PRELOADED = "SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,9 @@ class MigrationReport:
     applied: tuple[AppliedMigration, ...]  # in this run; empty when already up to date
     reference_rows: tuple[tuple[str, int], ...]
     reader_role: ReaderRole
+    # One line for the operator when the server offers timescaledb but this run could not use it.
+    timescaledb_note: str | None = None
+    scheduler_alive: bool | None = None  # None on plain PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +74,16 @@ class MigrationStatus:
     timescaledb: str | None
     applied: tuple[MigrationRecord, ...]
     pending: tuple[str, ...]  # file names, in the order `migrate` would apply them
+    jobs: tuple[Job, ...] = ()  # TimescaleDB's policy jobs on the namespace's relations
+    scheduler_alive: bool | None = None  # None on plain PostgreSQL
 
 
-def migrate(settings: Settings) -> MigrationReport:
-    """Bring `settings.namespace` up to date; see the module docstring for the guarantees."""
+def migrate(settings: Settings, *, until: str | None = None) -> MigrationReport:
+    """Bring `settings.namespace` up to date; see the module docstring for the guarantees.
+
+    `until` (a version such as `0005_alerts`) stops after that migration, for staged upgrades and
+    for tests that look at the database between two files.
+    """
     namespace = settings.namespace
     with connect(settings.db, autocommit=True) as conn:
         _quiet(conn)
@@ -76,24 +93,32 @@ def migrate(settings: Settings) -> MigrationReport:
                 conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_identifier(schema))
                 )
-            extension = _ensure_timescaledb(conn)
+            extension, note = _ensure_timescaledb(conn, settings)
             _create_tracking_table(conn, namespace)
             done = {record.version for record in _applied(conn, namespace)}
             applied = tuple(
                 _apply(conn, namespace, migration, extension)
                 for migration in applicable(discover(), extension is not None)
-                if migration.version not in done
+                if migration.version not in done and (until is None or migration.version <= until)
             )
             rows = load_reference_data(conn)
             role = grant_reader(conn, namespace)
+            alive = _check_scheduler(conn) if extension else None
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    if alive is False and note is None:
+        note = (
+            "the TimescaleDB job scheduler of this database is not running, so no policy runs; "
+            "a superuser can start it: SELECT _timescaledb_functions.start_background_workers()"
+        )
     return MigrationReport(
         namespace=namespace,
         timescaledb=extension[0] if extension else None,
         applied=applied,
         reference_rows=tuple(rows.items()),
         reader_role=role,
+        timescaledb_note=note,
+        scheduler_alive=alive,
     )
 
 
@@ -103,11 +128,15 @@ def status(settings: Settings) -> MigrationStatus:
     with connect(settings.db, autocommit=True) as conn:
         extension = _installed_timescaledb(conn)
         records = _applied(conn, namespace) if _has_tracking_table(conn, namespace) else ()
+        jobs = tuple(namespace_jobs(conn, namespace)) if extension else ()
+        alive = scheduler_alive(conn) if extension else None
     done = {record.version for record in records}
     pending = tuple(
         m.file_name for m in applicable(discover(), extension is not None) if m.version not in done
     )
-    return MigrationStatus(namespace, extension[0] if extension else None, records, pending)
+    return MigrationStatus(
+        namespace, extension[0] if extension else None, records, pending, jobs, alive
+    )
 
 
 def list_namespaces(settings: Settings) -> list[str]:
@@ -151,19 +180,49 @@ def _quiet(conn: psycopg.Connection[TupleRow]) -> None:
     )
 
 
-def _ensure_timescaledb(conn: psycopg.Connection[TupleRow]) -> tuple[str, str] | None:
-    """(version, schema) of timescaledb once installed if possible; None for plain PostgreSQL."""
+def _ensure_timescaledb(
+    conn: psycopg.Connection[TupleRow], settings: Settings
+) -> tuple[tuple[str, str] | None, str | None]:
+    """(version, schema) of timescaledb once installed if possible, None for plain PostgreSQL;
+    and a one-line note when the server offers the extension but it cannot be used."""
+    installed = _installed_timescaledb(conn)
+    if installed is not None:
+        return installed, None
     offered = conn.execute(
-        "SELECT installed_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).fetchone()
-    if offered is not None and offered[0] is None:
-        try:
-            with conn.transaction():
-                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        except psycopg.Error as exc:
-            # Typically: not a superuser / database owner, or not in shared_preload_libraries.
-            log.warning("timescaledb is offered but could not be installed (%s)", one_line(exc))
-    return _installed_timescaledb(conn)
+    if offered is None:
+        return None, None
+    plain = "this namespace is migrated for plain PostgreSQL"
+    if conn.execute(_PRELOADED).fetchone() is None:
+        # CREATE EXTENSION would end the session with a FATAL error: say what to set instead.
+        return None, (
+            f"timescaledb {offered[0]} is installed on the server but not preloaded: set "
+            f"shared_preload_libraries = 'timescaledb' in postgresql.conf and restart "
+            f"PostgreSQL to use it; {plain}"
+        )
+    try:
+        # Its own session, so that an error which ends it cannot end the migration's.
+        with connect(settings.db, autocommit=True) as attempt:
+            attempt.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except (psycopg.Error, DatabaseUnavailable) as exc:
+        # Typically: this role may not create it (not the database owner).
+        return None, f"timescaledb {offered[0]} could not be installed ({one_line(exc)}); {plain}"
+    return _installed_timescaledb(conn), None
+
+
+def _check_scheduler(conn: psycopg.Connection[TupleRow]) -> bool:
+    """Whether the job scheduler runs, after asking for a start when it does not.
+
+    Right after CREATE EXTENSION the launcher may not have started it yet: a short wait first.
+    """
+    for _ in range(20):
+        if scheduler_alive(conn):
+            return True
+        time.sleep(0.1)
+    if restart_scheduler(conn):
+        time.sleep(0.5)
+    return scheduler_alive(conn)
 
 
 def _installed_timescaledb(conn: psycopg.Connection[TupleRow]) -> tuple[str, str] | None:

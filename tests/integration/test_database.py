@@ -408,6 +408,45 @@ def test_cli_migrate_and_status(pg_settings: Settings, namespace: str) -> None:
         assert "applied " not in again.stdout and "up to date" in again.stdout
         shown = cli(env, "status", "--namespace", namespace)
         assert shown.returncode == 0 and "0003_minute_tables" in shown.stdout
+        if status(in_namespace(pg_settings, namespace)).timescaledb is None:
+            assert "timescaledb extension absent in this database" in shown.stdout
+        else:
+            assert "TimescaleDB job scheduler of this database: running" in shown.stdout
+            assert f"no policy jobs on namespace {namespace}" in shown.stdout
+    finally:
+        drop_namespace(in_namespace(pg_settings, namespace), namespace)
+
+
+def test_cli_migrate_says_in_one_line_that_timescaledb_is_not_preloaded(
+    pg_settings: Settings, namespace: str
+) -> None:
+    # The server has the extension's files but does not preload it (CI's plain cluster after
+    # install.sh): CREATE EXTENSION would end the session with a FATAL error.
+    with connect(pg_settings.db) as conn:
+        offered = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        preloaded = conn.execute(
+            "SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers'"
+        ).fetchone()
+    if offered is None or preloaded is not None:
+        state = "not installed" if offered is None else "preloaded"
+        pytest.skip(f"needs a PostgreSQL with timescaledb installed, not preloaded: it is {state}")
+    try:
+        result = cli(db_env(pg_settings), "migrate", "--namespace", namespace)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        said = [
+            line
+            for line in (result.stderr + result.stdout).splitlines()
+            if "shared_preload_libraries" in line
+        ]
+        assert len(said) == 1, result.stderr + result.stdout
+        assert "not preloaded" in said[0] and "restart" in said[0]
+        assert "plain PostgreSQL" in said[0]
+        assert "applied  0004_rollups.plain.sql" in result.stdout
+        current = status(in_namespace(pg_settings, namespace))
+        assert current.timescaledb is None and current.pending == ()
     finally:
         drop_namespace(in_namespace(pg_settings, namespace), namespace)
 
@@ -431,6 +470,7 @@ def test_cli_reports_an_unreachable_database_in_one_line() -> None:
 # TimescaleDB ---------------------------------------------------------------------------------
 
 TIMESCALE_FILE = "0004_rollups.timescale.sql"
+POLICIES_FILE = "0007_live_policies.timescale.sql"
 HYPERTABLES = {*(t.name for t in AGGREGATE_TABLES.values()), RAW_EVENTS, PIPELINE_HEALTH}
 ROLLUPS = {f"{t.name}_{s}" for t in AGGREGATE_TABLES.values() for s in ("hourly", "daily")}
 
@@ -449,7 +489,7 @@ def timescale_namespace(pg_settings: Settings, namespace: str) -> Iterator[str]:
     report = migrate(settings)
     try:
         if report.timescaledb is None:
-            pytest.skip(f"{missing} (offered, but this role could not create it)")
+            pytest.skip(f"{missing}: {report.timescaledb_note}")
         assert any(m.file_name == TIMESCALE_FILE for m in report.applied)
         yield namespace
     finally:
@@ -492,8 +532,8 @@ def test_timescaledb_hypertables_rollups_and_policies(
         ),
         (ns, ns),
     )
-    # 0004 adds the time-based policies (its stub test counts the calls); 0006 removes them from
-    # every namespace but live, whose data is the only one that follows now().
+    # 0007 adds the time-based policies (its stub test counts the calls) to live only, whose data
+    # is the only one that follows now(); tests/integration/test_timescale_policies.py checks live.
     assert dict(jobs) == {}
     # Real-time aggregation: nothing is materialized yet, the rollups still show the rows.
     rows, hourly, daily = ndxp_sample()
@@ -507,10 +547,11 @@ def test_timescaledb_hypertables_rollups_and_policies(
             assert columns == rollup_columns(table)
 
 
-# Where the extension is missing, the TimescaleDB file still runs against stand-ins for the five
-# TimescaleDB functions it calls (same names and argument names as the documented API), with the
-# continuous-aggregate and compression options stripped. This catches SQL errors, wrong column
-# names and wrong argument names; it cannot catch TimescaleDB's own restrictions.
+# On either backend, the TimescaleDB files (0004, and 0007 which adds live's policies) also run
+# against stand-ins for the five TimescaleDB functions they call (same names and argument names
+# as the documented API), with the continuous-aggregate and compression options stripped. This
+# catches SQL errors, wrong column names and wrong argument names; it cannot catch TimescaleDB's
+# own restrictions.
 STUB_API = """
 CREATE TABLE {stub}.calls (fn text, relation text, detail text);
 CREATE FUNCTION {stub}.create_hypertable(relation regclass, time_column_name name,
@@ -562,25 +603,37 @@ def strip_timescale_options(text: str, columns: dict[str, set[str]]) -> str:
 def test_timescale_migration_runs_against_a_stub_of_the_api(
     pg_settings: Settings, db_namespace: str
 ) -> None:
-    ns, stub = db_namespace, f"{db_namespace}_stub"
-    text = (packaged_directory() / TIMESCALE_FILE).read_text(encoding="utf-8")
-    columns = {
-        name: {c[0] for c in columns_of(pg_settings, ns, name)} for name in HYPERTABLES
-    }  # fmt: skip
+    # Its own schema of plain minute tables (0003) whatever the server: with the extension, the
+    # namespace's tables are hypertables and its rollups continuous aggregates, which this
+    # stripped file cannot recreate. The stub schema comes before `public` (where timescaledb's
+    # functions are) in the search path, so the file's calls reach the stand-ins on both backends.
+    scratch, stub = f"{db_namespace}_plain", f"{db_namespace}_stub"
+    migrations = packaged_directory()
+    text = (migrations / TIMESCALE_FILE).read_text(encoding="utf-8")
+    # 0007 adds the policies to `live` only: the scratch schema stands in for it here.
+    policies = (migrations / POLICIES_FILE).read_text(encoding="utf-8")
+    assert policies.count("'live'") == 1
     rows, hourly, daily = ndxp_sample()
-    insert(pg_settings, ns, "ndxp_minute", rows)
     with connect(pg_settings.db) as conn:
         try:
-            for view in sorted(ROLLUPS):  # the plain variant's views, replaced by the file's
-                conn.execute(sql.SQL("DROP VIEW {}").format(sql.Identifier(ns, view)))
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(stub)))
+            for schema in (scratch, stub):
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             conn.execute(STUB_API.replace("{stub}", f'"{stub}"').encode())
             conn.execute(
                 sql.SQL("SET LOCAL search_path TO {}, {}, reference, public").format(
-                    sql.Identifier(ns), sql.Identifier(stub)
+                    sql.Identifier(scratch), sql.Identifier(stub)
                 )
             )
+            conn.execute((migrations / "0003_minute_tables.sql").read_text().encode())
+            columns = {
+                name: {c[0] for c in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s", (scratch, name),
+                ).fetchall()}
+                for name in HYPERTABLES
+            }  # fmt: skip
             conn.execute(strip_timescale_options(text, columns).encode())
+            conn.execute(policies.replace("'live'", f"'{scratch}'").encode())
             calls = conn.execute(
                 sql.SQL("SELECT fn, count(*) FROM {} GROUP BY 1").format(
                     sql.Identifier(stub, "calls")
@@ -592,16 +645,24 @@ def test_timescale_migration_runs_against_a_stub_of_the_api(
                 "retention": 12,
                 "refresh": 10,
             }
+            conn.commit()
+            insert(pg_settings, scratch, "ndxp_minute", rows)
+            conn.execute(
+                sql.SQL("SET search_path TO {}, reference, public").format(sql.Identifier(scratch))
+            )
             for view in ROLLUPS:
                 conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
             conn.commit()
-            assert ndxp_rollup(pg_settings, ns, "hourly") == hourly
-            assert ndxp_rollup(pg_settings, ns, "daily") == daily
+            assert ndxp_rollup(pg_settings, scratch, "hourly") == hourly
+            assert ndxp_rollup(pg_settings, scratch, "daily") == daily
             for table in AGGREGATE_TABLES.values():
                 for suffix in ("hourly", "daily"):
-                    found = relation_columns(pg_settings, ns, f"{table.name}_{suffix}")
+                    found = relation_columns(pg_settings, scratch, f"{table.name}_{suffix}")
                     assert found == rollup_columns(table)
         finally:
             conn.rollback()
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(stub)))
+            for schema in (scratch, stub):
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
             conn.commit()

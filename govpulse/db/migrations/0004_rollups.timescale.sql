@@ -1,9 +1,12 @@
--- TimescaleDB: hypertables, compression, retention and continuous aggregates (real-time, so
+-- TimescaleDB: hypertables, compression settings and continuous aggregates (real-time, so
 -- the newest, not yet materialized buckets are aggregated at query time). Same view names and
 -- columns as the plain variant. Needs TimescaleDB 2.13 or later (time_bucket with a time zone in
 -- continuous aggregates; materialized_only defaults to true since 2.13, so it is set explicitly).
 -- Continuous aggregates are created WITH NO DATA because materializing cannot run inside the
 -- migration's transaction; the refresh policies fill them and real-time aggregation covers the gap.
+-- No policy is added here: 0007 adds them to the live namespace only, in one transaction. (Adding
+-- them here and removing them from other namespaces in a later transaction raced the job
+-- scheduler, which started them in between and died as the deadlock victim.)
 -- GROUP BY repeats the bucket expression: a bare `bucket` there would name the input column.
 
 -- One-day chunks for the minute tables and raw events: the chunk being written stays small and
@@ -24,74 +27,43 @@ SELECT create_hypertable('raw_events', 'occurred_at', chunk_time_interval => INT
 SELECT create_hypertable('pipeline_health', 'bucket', chunk_time_interval => INTERVAL '7 days',
     if_not_exists => TRUE, migrate_data => TRUE);
 
--- Compression after 7 days: workers only rewrite buckets within the grace period, long before.
--- Segment by agency (dashboards filter by it); order by the rest of the primary key so that
--- uniqueness checks on compressed chunks need not decompress (TimescaleDB warns otherwise).
--- Retention: minute rows 90 days (the hourly and daily rollups keep the history).
+-- Compression settings (the policy that compresses after 7 days is in 0007, live only). Segment
+-- by agency (dashboards filter by it); order by the rest of the primary key so that uniqueness
+-- checks on compressed chunks need not decompress (TimescaleDB warns otherwise).
 ALTER TABLE dossier_minute SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'agency',
     timescaledb.compress_orderby = 'bucket DESC, channel, mode, status, field'
 );
-SELECT add_compression_policy('dossier_minute', compress_after => INTERVAL '7 days',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('dossier_minute', drop_after => INTERVAL '90 days',
-    if_not_exists => TRUE);
 ALTER TABLE payment_minute SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'agency',
     timescaledb.compress_orderby = 'bucket DESC, payment_channel, status'
 );
-SELECT add_compression_policy('payment_minute', compress_after => INTERVAL '7 days',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('payment_minute', drop_after => INTERVAL '90 days',
-    if_not_exists => TRUE);
 ALTER TABLE ndxp_minute SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'agency',
     timescaledb.compress_orderby = 'bucket DESC, service, provider, result'
 );
-SELECT add_compression_policy('ndxp_minute', compress_after => INTERVAL '7 days',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('ndxp_minute', drop_after => INTERVAL '90 days',
-    if_not_exists => TRUE);
 ALTER TABLE incident_minute SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'agency',
     timescaledb.compress_orderby = 'bucket DESC, category, severity, stage, protection_level'
 );
-SELECT add_compression_policy('incident_minute', compress_after => INTERVAL '7 days',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('incident_minute', drop_after => INTERVAL '90 days',
-    if_not_exists => TRUE);
 ALTER TABLE document_minute SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'agency',
     timescaledb.compress_orderby = 'bucket DESC, action, urgency, delivery_status'
 );
-SELECT add_compression_policy('document_minute', compress_after => INTERVAL '7 days',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('document_minute', drop_after => INTERVAL '90 days',
-    if_not_exists => TRUE);
 
--- Raw events: the largest table, kept 30 days for drill-down; compressed like the minute tables.
+-- Raw events: the largest table, compressed like the minute tables.
 ALTER TABLE raw_events SET (
     timescaledb.compress,
     timescaledb.compress_segmentby = 'feed, agency',
     timescaledb.compress_orderby = 'occurred_at DESC, event_id'
 );
-SELECT add_compression_policy('raw_events', compress_after => INTERVAL '7 days',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('raw_events', drop_after => INTERVAL '30 days',
-    if_not_exists => TRUE);
 
--- Pipeline health: small, kept 30 days, never compressed.
-SELECT add_retention_policy('pipeline_health', drop_after => INTERVAL '30 days',
-    if_not_exists => TRUE);
-
--- Rollups. Hourly: refreshed every 15 minutes over the last 3 days (late and replayed minutes
--- land there), kept 2 years. Daily (Vietnam days): refreshed hourly over the last 7 days, kept.
--- The refresh window must span at least two buckets; the current bucket is left to real time.
+-- Rollups: hourly, and daily by Vietnam days.
 
 CREATE MATERIALIZED VIEW dossier_minute_hourly
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -115,11 +87,6 @@ GROUP BY
     time_bucket(INTERVAL '1 hour', bucket),
     agency, channel, mode, status, field
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('dossier_minute_hourly', start_offset => INTERVAL '3 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('dossier_minute_hourly', drop_after => INTERVAL '2 years',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW dossier_minute_daily
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -143,9 +110,6 @@ GROUP BY
     time_bucket(INTERVAL '1 day', bucket, 'Asia/Ho_Chi_Minh'),
     agency, channel, mode, status, field
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('dossier_minute_daily', start_offset => INTERVAL '7 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW payment_minute_hourly
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -162,11 +126,6 @@ GROUP BY
     time_bucket(INTERVAL '1 hour', bucket),
     agency, payment_channel, status
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('payment_minute_hourly', start_offset => INTERVAL '3 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('payment_minute_hourly', drop_after => INTERVAL '2 years',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW payment_minute_daily
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -183,9 +142,6 @@ GROUP BY
     time_bucket(INTERVAL '1 day', bucket, 'Asia/Ho_Chi_Minh'),
     agency, payment_channel, status
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('payment_minute_daily', start_offset => INTERVAL '7 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW ndxp_minute_hourly
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -205,11 +161,6 @@ GROUP BY
     time_bucket(INTERVAL '1 hour', bucket),
     agency, service, provider, result
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('ndxp_minute_hourly', start_offset => INTERVAL '3 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('ndxp_minute_hourly', drop_after => INTERVAL '2 years',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW ndxp_minute_daily
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -229,9 +180,6 @@ GROUP BY
     time_bucket(INTERVAL '1 day', bucket, 'Asia/Ho_Chi_Minh'),
     agency, service, provider, result
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('ndxp_minute_daily', start_offset => INTERVAL '7 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW incident_minute_hourly
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -250,11 +198,6 @@ GROUP BY
     time_bucket(INTERVAL '1 hour', bucket),
     agency, category, severity, stage, protection_level
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('incident_minute_hourly', start_offset => INTERVAL '3 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('incident_minute_hourly', drop_after => INTERVAL '2 years',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW incident_minute_daily
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -273,9 +216,6 @@ GROUP BY
     time_bucket(INTERVAL '1 day', bucket, 'Asia/Ho_Chi_Minh'),
     agency, category, severity, stage, protection_level
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('incident_minute_daily', start_offset => INTERVAL '7 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW document_minute_hourly
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -296,11 +236,6 @@ GROUP BY
     time_bucket(INTERVAL '1 hour', bucket),
     agency, action, urgency, delivery_status
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('document_minute_hourly', start_offset => INTERVAL '3 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes',
-    if_not_exists => TRUE);
-SELECT add_retention_policy('document_minute_hourly', drop_after => INTERVAL '2 years',
-    if_not_exists => TRUE);
 
 CREATE MATERIALIZED VIEW document_minute_daily
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
@@ -321,6 +256,3 @@ GROUP BY
     time_bucket(INTERVAL '1 day', bucket, 'Asia/Ho_Chi_Minh'),
     agency, action, urgency, delivery_status
 WITH NO DATA;
-SELECT add_continuous_aggregate_policy('document_minute_daily', start_offset => INTERVAL '7 days',
-    end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '1 hour',
-    if_not_exists => TRUE);

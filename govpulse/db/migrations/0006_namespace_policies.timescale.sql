@@ -1,5 +1,9 @@
 -- Time-based policies belong to the live namespace only.
 --
+-- Since issue 14, 0004 adds no policy (0007 adds live's), so on a new namespace this removes
+-- nothing. It stays for databases where 0004 added them everywhere and this file then failed:
+-- run again, it removes them.
+--
 -- Retention, compression and continuous-aggregate refresh policies count back from now(). A
 -- replay namespace holds historical event time (October 2024, say): retention would drop its
 -- chunks at the next run, compression would compress chunks the worker is still upserting, and a
