@@ -98,7 +98,21 @@ def test_the_stack_has_every_part(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) >= {"kafka", "timescaledb", "migrate", "grafana", *GOVPULSE_SERVICES}
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert re.fullmatch(r"timescale/timescaledb:[\d.]+-pg16", services["timescaledb"]["image"])
+    # The release CI installs from ../shared/timescaledb (.ci/timescaledb.sh), for PostgreSQL 15.
+    assert services["timescaledb"]["image"] == "timescale/timescaledb:2.28.3-pg15"
+    command = services["timescaledb"]["command"]
+    assert command[0] == "postgres"
+    settings = dict(
+        arg.split("=", 1) for flag, arg in zip(command[1::2], command[2::2], strict=True)
+    )
+    assert all(flag == "-c" for flag in command[1::2])
+    # As in .ci/timescaledb.sh: room for TimescaleDB's workers plus parallel queries.
+    assert settings == {
+        "max_worker_processes": "48",
+        "timescaledb.max_background_workers": "32",
+        "timescaledb.bgw_scheduler_restart_time": "60",
+    }
+    assert int(settings["max_worker_processes"]) >= 3 + 32 + 8
     assert services["grafana"]["image"].startswith("grafana/grafana-oss:")
     for name in GOVPULSE_SERVICES:
         assert services[name]["build"]["dockerfile"] == "Dockerfile", name
