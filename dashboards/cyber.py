@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, bargauge, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, RANGE_AND_AGENCY, TIME_GROUP
+from dashboards.variables import AGENCY_FILTER, RANGE_AND_AGENCY, TIME_GROUP, rows
 from dashboards.variables import table as t
 
 WHERE = RANGE_AND_AGENCY
@@ -35,23 +35,23 @@ OPEN_CRITICAL = Query(
 )
 DETECTED_BY_CATEGORY = Query(
     f"SELECT {TIME_GROUP}, category AS metric, sum(events) AS value "
-    f"FROM {t('incident_minute')} WHERE {WHERE} AND stage = 'detected' GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('incident_minute')} WHERE {WHERE} AND stage = 'detected' GROUP BY 1, 2 ORDER BY 1"
 )
 DETECTED_BY_SEVERITY = Query(
     f"SELECT {TIME_GROUP}, severity AS metric, sum(events) AS value "
-    f"FROM {t('incident_minute')} WHERE {WHERE} AND stage = 'detected' GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('incident_minute')} WHERE {WHERE} AND stage = 'detected' GROUP BY 1, 2 ORDER BY 1"
 )
 # seconds_since_detected is summed over the events of a stage: its mean is the time to reach it.
 TIME_TO = Query(
     "SELECT stage, sum(seconds_since_detected)::double precision / nullif(sum(events), 0) "
-    f"AS mean_seconds FROM {t('incident_minute')} WHERE {WHERE} AND stage <> 'detected' "
+    f"AS mean_seconds FROM {rows('incident_minute')} WHERE {WHERE} AND stage <> 'detected' "
     "GROUP BY stage ORDER BY array_position(ARRAY['triaged', 'contained', 'resolved'], stage)",
     "table",
 )
 BY_LEVEL = Query(
     "SELECT CASE protection_level WHEN 0 THEN 'not classified' "
     "ELSE 'level ' || protection_level END AS protection_level, sum(events) AS incidents "
-    f"FROM {t('incident_minute')} WHERE {WHERE} AND stage = 'detected' "
+    f"FROM {rows('incident_minute')} WHERE {WHERE} AND stage = 'detected' "
     "GROUP BY incident_minute.protection_level ORDER BY incident_minute.protection_level",
     "table",
 )

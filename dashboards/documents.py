@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
-from dashboards.variables import table as t
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP, rows
 
 WHERE = RANGE_AND_AGENCY
 PER_MINUTE = f"({BUCKET_SECONDS} / 60)"
@@ -24,21 +23,21 @@ FLOW = Query(
     f"coalesce(sum(documents) FILTER (WHERE {SENT}), 0) / {PER_MINUTE} AS sent, "
     f"coalesce(sum(documents) FILTER (WHERE {RECEIVED}), 0) / {PER_MINUTE} AS received, "
     f"coalesce(sum(documents) FILTER (WHERE {FAILED}), 0) / {PER_MINUTE} AS failed "
-    f"FROM {t('document_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
+    f"FROM {rows('document_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
 )
 LATENCY = Query(
     f"SELECT {TIME_GROUP}, {P.format(q=0.5)} AS p50, {P.format(q=0.95)} AS p95 "
-    f"FROM {t('document_minute')} WHERE {WHERE} AND action = 'receipt' GROUP BY 1 ORDER BY 1"
+    f"FROM {rows('document_minute')} WHERE {WHERE} AND action = 'receipt' GROUP BY 1 ORDER BY 1"
 )
 FAILURES = Query(
     f"SELECT {TIME_GROUP}, {FAILURE_RATE} AS failed_deliveries, "
     "sum(invalid_signature)::double precision "
     f"/ nullif(sum(documents) FILTER (WHERE {SENT}), 0) AS invalid_signatures "
-    f"FROM {t('document_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
+    f"FROM {rows('document_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
 )
 BY_URGENCY = Query(
     f"SELECT {TIME_GROUP}, urgency AS metric, sum(documents) / {PER_MINUTE} AS value "
-    f"FROM {t('document_minute')} WHERE {WHERE} AND {SENT} GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('document_minute')} WHERE {WHERE} AND {SENT} GROUP BY 1, 2 ORDER BY 1"
 )
 BY_AGENCY = Query(
     "SELECT d.agency, a.name_en AS name, "
@@ -49,7 +48,7 @@ BY_AGENCY = Query(
     "coalesce(sum(d.documents) FILTER (WHERE d.action = 'receipt' "
     "AND d.delivery_status = 'failed'), 0) AS failed, "
     "coalesce(sum(d.invalid_signature), 0) AS invalid_signatures "
-    f"FROM {t('document_minute')} d LEFT JOIN reference.agencies a "
+    f"FROM {rows('document_minute', 'd')} LEFT JOIN reference.agencies a "
     "ON a.code = d.agency AND a.scheme = '2024' "
     f"WHERE $__timeFilter(d.bucket) AND d.{AGENCY_FILTER} GROUP BY 1, 2 ORDER BY sent DESC",
     "table",
@@ -58,7 +57,7 @@ BY_AGENCY = Query(
 
 def _total(expression: str, alias: str) -> Query:
     return Query(
-        f"SELECT {expression} AS {alias} FROM {t('document_minute')} WHERE {WHERE}", "table"
+        f"SELECT {expression} AS {alias} FROM {rows('document_minute')} WHERE {WHERE}", "table"
     )
 
 

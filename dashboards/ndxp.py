@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, column_unit, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
-from dashboards.variables import table as t
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP, rows
 
 WHERE = RANGE_AND_AGENCY
 RANGE_SECONDS = "extract(epoch FROM $__timeTo()::timestamptz - $__timeFrom()::timestamptz)"
@@ -16,23 +15,23 @@ P = "reference.histogram_quantile(reference.hist_merge(latency_hist), {q})"
 
 CALLS_PER_SECOND = Query(
     f"SELECT {TIME_GROUP}, service AS metric, sum(calls) / {BUCKET_SECONDS} AS value "
-    f"FROM {t('ndxp_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('ndxp_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
 )
 FAILURE_RATE = Query(
     f"SELECT {TIME_GROUP}, service AS metric, "
     f"sum(calls) FILTER (WHERE {FAILED})::double precision / nullif(sum(calls), 0) AS value "
-    f"FROM {t('ndxp_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('ndxp_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
 )
 LATENCY = Query(
     f"SELECT {TIME_GROUP}, {P.format(q=0.5)} AS p50, {P.format(q=0.95)} AS p95, "
-    f"{P.format(q=0.99)} AS p99 FROM {t('ndxp_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
+    f"{P.format(q=0.99)} AS p99 FROM {rows('ndxp_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
 )
 # Match rate as the population database reports it: exact matches among answered verifications.
 MATCH_RATE = Query(
     f"SELECT {TIME_GROUP}, m.service AS metric, "
     "sum(m.calls) FILTER (WHERE m.result = 'ok')::double precision "
     "/ nullif(sum(m.calls) FILTER (WHERE m.result IN ('ok', 'mismatch')), 0) AS value "
-    f"FROM {t('ndxp_minute')} m JOIN reference.ndxp_services s ON s.code = m.service "
+    f"FROM {rows('ndxp_minute', 'm')} JOIN reference.ndxp_services s ON s.code = m.service "
     f"WHERE $__timeFilter(m.bucket) AND m.{AGENCY_FILTER} AND s.verification "
     "GROUP BY 1, 2 ORDER BY 1"
 )
@@ -44,22 +43,22 @@ BY_SERVICE = Query(
     "sum(m.calls) FILTER (WHERE m.result = 'timeout')::double precision "
     "/ nullif(sum(m.calls), 0) AS timeout_rate, "
     "reference.histogram_quantile(reference.hist_merge(m.latency_hist), 0.95) AS p95_ms "
-    f"FROM {t('ndxp_minute')} m LEFT JOIN reference.ndxp_services s ON s.code = m.service "
+    f"FROM {rows('ndxp_minute', 'm')} LEFT JOIN reference.ndxp_services s ON s.code = m.service "
     f"WHERE $__timeFilter(m.bucket) AND m.{AGENCY_FILTER} "
     "GROUP BY 1, 2, 3 ORDER BY calls DESC",
     "table",
 )
 TOTAL_RATE = Query(
-    f"SELECT sum(calls) / {RANGE_SECONDS} AS calls_per_s FROM {t('ndxp_minute')} WHERE {WHERE}",
+    f"SELECT sum(calls) / {RANGE_SECONDS} AS calls_per_s FROM {rows('ndxp_minute')} WHERE {WHERE}",
     "table",
 )
 TOTAL_FAILURE = Query(
     f"SELECT sum(calls) FILTER (WHERE {FAILED})::double precision / nullif(sum(calls), 0) "
-    f"AS failure_rate FROM {t('ndxp_minute')} WHERE {WHERE}",
+    f"AS failure_rate FROM {rows('ndxp_minute')} WHERE {WHERE}",
     "table",
 )
 TOTAL_P95 = Query(
-    f"SELECT {P.format(q=0.95)} AS p95_ms FROM {t('ndxp_minute')} WHERE {WHERE}", "table"
+    f"SELECT {P.format(q=0.95)} AS p95_ms FROM {rows('ndxp_minute')} WHERE {WHERE}", "table"
 )
 
 # Alert thresholds of the operations centre (domain.md): errors above 5 %, p95 above 2 s.
@@ -110,7 +109,7 @@ def build() -> JSON:
             "Calls to verification services per second.",
             Query(
                 f"SELECT sum(m.calls) / {RANGE_SECONDS} AS calls_per_s "
-                f"FROM {t('ndxp_minute')} m JOIN reference.ndxp_services s "
+                f"FROM {rows('ndxp_minute', 'm')} JOIN reference.ndxp_services s "
                 f"ON s.code = m.service WHERE $__timeFilter(m.bucket) "
                 f"AND m.{AGENCY_FILTER} AND s.verification",
                 "table",

@@ -25,7 +25,7 @@ from dashboards.public_services import (
     payments_value,
     total,
 )
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP, rows
 from dashboards.variables import table as t
 
 WHERE = RANGE_AND_AGENCY
@@ -34,7 +34,7 @@ AGENCY_JOIN = "JOIN reference.agencies a ON a.code = d.agency AND a.scheme = '20
 
 def _level_rate(level: str) -> Query:
     return Query(
-        f"SELECT {FULL_ONLINE_RATE} AS full_online_rate FROM {t('dossier_minute')} d "
+        f"SELECT {FULL_ONLINE_RATE} AS full_online_rate FROM {rows('dossier_minute', 'd')} "
         f"{AGENCY_JOIN} WHERE $__timeFilter(d.bucket) AND d.{AGENCY_FILTER} "
         f"AND a.level = '{level}'",
         "table",
@@ -44,7 +44,7 @@ def _level_rate(level: str) -> Query:
 SUBMISSIONS = Query(
     f"SELECT {TIME_GROUP}, a.level AS metric, "
     f"sum(d.events) FILTER (WHERE d.{SUBMITTED}) / ({BUCKET_SECONDS} / 60) AS value "
-    f"FROM {t('dossier_minute')} d {AGENCY_JOIN} "
+    f"FROM {rows('dossier_minute', 'd')} {AGENCY_JOIN} "
     f"WHERE $__timeFilter(d.bucket) AND d.{AGENCY_FILTER} GROUP BY 1, 2 ORDER BY 1"
 )
 FRESHNESS = Query(
@@ -58,7 +58,7 @@ MAP = Query(
     "SELECT a.code, a.name_en AS name, a.lat, a.lon, "
     f"{FULL_ONLINE_RATE} AS full_online_rate, {ON_TIME_RATE} AS on_time_rate, "
     f"coalesce(sum(d.events) FILTER (WHERE d.{SUBMITTED}), 0) AS submitted "
-    f"FROM {t('dossier_minute')} d {AGENCY_JOIN} "
+    f"FROM {rows('dossier_minute', 'd')} {AGENCY_JOIN} "
     f"WHERE $__timeFilter(d.bucket) AND d.{AGENCY_FILTER} AND a.level = 'province' "
     "AND a.lat IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1",
     "table",
@@ -67,10 +67,10 @@ AGENCIES = Query(
     "WITH d AS (SELECT agency, "
     f"sum(events) FILTER (WHERE {SUBMITTED}) AS submitted, "
     f"{FULL_ONLINE_RATE} AS full_online_rate, {ON_TIME_RATE} AS on_time_rate "
-    f"FROM {t('dossier_minute')} WHERE {WHERE} GROUP BY agency), "
+    f"FROM {rows('dossier_minute')} WHERE {WHERE} GROUP BY agency), "
     f"n AS (SELECT agency, sum(calls) AS ndxp_calls, "
     "sum(calls) FILTER (WHERE result IN ('error', 'timeout'))::double precision "
-    f"/ nullif(sum(calls), 0) AS ndxp_failure_rate FROM {t('ndxp_minute')} WHERE {WHERE} "
+    f"/ nullif(sum(calls), 0) AS ndxp_failure_rate FROM {rows('ndxp_minute')} WHERE {WHERE} "
     "GROUP BY agency) "
     "SELECT a.code AS agency, a.name_en AS name, a.level, d.submitted, d.full_online_rate, "
     "d.on_time_rate, n.ndxp_calls, n.ndxp_failure_rate "

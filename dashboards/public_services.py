@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, column_unit, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP
-from dashboards.variables import table as t
+from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP, rows
 
 WHERE = RANGE_AND_AGENCY
 SUBMITTED = "status = 'submitted'"
@@ -21,32 +20,32 @@ PER_MINUTE = f"({BUCKET_SECONDS} / 60)"
 SUBMISSIONS_BY_CHANNEL = Query(
     f"SELECT {TIME_GROUP}, channel AS metric, "
     f"sum(events) FILTER (WHERE {SUBMITTED}) / {PER_MINUTE} AS value "
-    f"FROM {t('dossier_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('dossier_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
 )
 RATES_BY_LEVEL = Query(
     f"SELECT {TIME_GROUP}, a.level AS metric, {FULL_ONLINE_RATE} AS value "
-    f"FROM {t('dossier_minute')} d JOIN reference.agencies a "
+    f"FROM {rows('dossier_minute', 'd')} JOIN reference.agencies a "
     "ON a.code = d.agency AND a.scheme = '2024' "
     f"WHERE $__timeFilter(d.bucket) AND d.{AGENCY_FILTER} GROUP BY 1, 2 ORDER BY 1"
 )
 ON_TIME = Query(
     f"SELECT {TIME_GROUP}, {ON_TIME_RATE} AS on_time_rate "
-    f"FROM {t('dossier_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
+    f"FROM {rows('dossier_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY 1"
 )
 PAYMENTS = Query(
     f"SELECT {TIME_GROUP}, status AS metric, sum(payments) / {PER_MINUTE} AS value "
-    f"FROM {t('payment_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('payment_minute')} WHERE {WHERE} GROUP BY 1, 2 ORDER BY 1"
 )
 PAYMENT_VALUE = Query(
     f"SELECT {TIME_GROUP}, payment_channel AS metric, sum(amount_vnd) AS value "
-    f"FROM {t('payment_minute')} WHERE {WHERE} AND status = 'success' GROUP BY 1, 2 ORDER BY 1"
+    f"FROM {rows('payment_minute')} WHERE {WHERE} AND status = 'success' GROUP BY 1, 2 ORDER BY 1"
 )
 BY_AGENCY = Query(
     "SELECT d.agency, a.name_en AS name, a.level, "
     f"sum(d.events) FILTER (WHERE d.{SUBMITTED}) AS submitted, "
     f"{FULL_ONLINE_RATE} AS full_online_rate, {ON_TIME_RATE} AS on_time_rate, "
     "sum(d.overdue) AS overdue, sum(d.fee_vnd) AS fees_vnd "
-    f"FROM {t('dossier_minute')} d LEFT JOIN reference.agencies a "
+    f"FROM {rows('dossier_minute', 'd')} LEFT JOIN reference.agencies a "
     "ON a.code = d.agency AND a.scheme = '2024' "
     f"WHERE $__timeFilter(d.bucket) AND d.{AGENCY_FILTER} "
     "GROUP BY 1, 2, 3 ORDER BY submitted DESC NULLS LAST",
@@ -55,14 +54,14 @@ BY_AGENCY = Query(
 BY_FIELD = Query(
     f"SELECT field, sum(events) FILTER (WHERE {SUBMITTED}) AS submitted, "
     f"{ON_TIME_RATE} AS on_time_rate, sum(overdue) AS overdue "
-    f"FROM {t('dossier_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY submitted DESC NULLS LAST",
+    f"FROM {rows('dossier_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY submitted DESC NULLS LAST",
     "table",
 )
 
 
 def total(expression: str, source: str = "dossier_minute", alias: str = "value") -> Query:
     """One figure over the time range and the chosen agencies (stat panels)."""
-    return Query(f"SELECT {expression} AS {alias} FROM {t(source)} WHERE {WHERE}", "table")
+    return Query(f"SELECT {expression} AS {alias} FROM {rows(source)} WHERE {WHERE}", "table")
 
 
 def online_payments() -> JSON:

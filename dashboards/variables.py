@@ -9,6 +9,8 @@ digits and `_`), so inserting `${namespace}` as an identifier cannot inject SQL.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dashboards.model import DATASOURCE, JSON
 
 # Migrated namespaces are the schemas holding a schema_migrations table
@@ -29,14 +31,49 @@ NAMESPACE = "${namespace}"
 AGENCY_FILTER = "agency IN (${agency})"
 # The time range and the chosen agencies: the WHERE clause of most panels.
 RANGE_AND_AGENCY = f"$__timeFilter(bucket) AND {AGENCY_FILTER}"
-# Seconds in one time bucket: turns counts per bucket into rates whatever the interval.
-BUCKET_SECONDS = "extract(epoch FROM '${interval}'::interval)"
-TIME_GROUP = "$__timeGroupAlias(bucket, ${interval})"
+
+# Resolution by the dashboard's range (design.md, Storage): up to 6 hours the minute tables, up
+# to 14 days the hourly rollups, beyond that the daily ones (Vietnam days). A 30-day range then
+# reads about 30 rows per key instead of 43,200. With TimescaleDB the rollups are continuous
+# aggregates with real-time aggregation, so their newest buckets are still computed from the
+# minute rows; on plain PostgreSQL they are views over the minute tables. The choice is SQL on
+# Grafana's $__timeFrom()/$__timeTo() macros, so it needs no template variable and no plugin.
+MINUTE_RANGE_MAX = timedelta(hours=6)
+HOURLY_RANGE_MAX = timedelta(days=14)
+RANGE = "($__timeTo()::timestamptz - $__timeFrom()::timestamptz)"
+RESOLUTION = (
+    f"(CASE WHEN {RANGE} <= interval '{MINUTE_RANGE_MAX.total_seconds():.0f} seconds' "
+    "THEN interval '1 minute' "
+    f"WHEN {RANGE} <= interval '{HOURLY_RANGE_MAX.total_seconds():.0f} seconds' "
+    "THEN interval '1 hour' ELSE interval '1 day' END)"
+)
+RESOLUTIONS = (("", "1 minute"), ("_hourly", "1 hour"), ("_daily", "1 day"))
+# A time bucket of the panels: the interval variable, but never finer than the rows read (an
+# hourly row split into 5-minute buckets would show one spike and eleven zeros).
+WIDTH = f"greatest('${{interval}}'::interval, {RESOLUTION})"
+# Seconds in one time bucket: turns counts per bucket into rates whatever the width.
+BUCKET_SECONDS = f"extract(epoch FROM {WIDTH})"
+# Buckets start at Vietnam midnight (UTC+7, no daylight saving), like the daily rollups.
+TIME_GROUP = f"date_bin({WIDTH}, bucket, timestamptz '2000-01-01 00:00:00+07') AS \"time\""
 
 
 def table(name: str) -> str:
     """A namespace table or view, e.g. `${namespace}.ndxp_minute`."""
     return f"{NAMESPACE}.{name}"
+
+
+def rows(minute_table: str, alias: str | None = None) -> str:
+    """The rows of a minute table at the resolution the range calls for, as a FROM item.
+
+    The table itself, its `_hourly` or its `_daily` rollup (the same columns, in the same order):
+    each branch's condition depends only on the range, so PostgreSQL evaluates it once, before
+    reading anything, and runs one branch; the panel's own filters reach into every branch.
+    """
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM {table(minute_table + suffix)} WHERE {RESOLUTION} = interval '{width}'"
+        for suffix, width in RESOLUTIONS
+    )
+    return f"({branches}) AS {alias or minute_table}"
 
 
 def _option(value: str, selected: bool) -> JSON:

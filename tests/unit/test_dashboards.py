@@ -22,6 +22,7 @@ from cli.main import app
 from dashboards import board
 from dashboards.catalogue import GENERATED_DIR, build_all, drift, render, write_all
 from dashboards.model import DATASOURCE, GRID_COLUMNS
+from dashboards.variables import TIME_GROUP, rows
 from tests.grafana_sql import expand_macros, interpolate
 
 PROVISIONING = GENERATED_DIR.parent / "provisioning"
@@ -60,6 +61,26 @@ def test_uids_are_unique_and_fixed() -> None:
     assert all(d["id"] is None for d in DASHBOARDS.values())
 
 
+def test_panels_read_the_resolution_of_their_range() -> None:
+    # Every minute table is read through rows(): with its hourly and daily rollups, chosen by the
+    # range. The exception: open incidents, a balance over all history up to the range's end.
+    minute = re.compile(r"\$\{namespace\}\.(\w+_minute)\b(?!_)")
+    direct = []
+    for name, panel in QUERY_PANELS:
+        for target in panel["targets"]:
+            sql = target["rawSql"]
+            for table_name in set(minute.findall(sql)):
+                if rows(table_name).rpartition(" AS ")[0] not in sql:  # whatever its alias
+                    direct.append(f"{name} / {panel['title']}: {table_name}")
+    assert sorted(direct) == [
+        "cyber.json / Open critical incidents: incident_minute",
+        "cyber.json / Open incidents by category: incident_minute",
+        "cyber.json / Open incidents by severity: incident_minute",
+        "overview.json / Open critical incidents: incident_minute",
+        "overview.json / Open incidents by severity: incident_minute",
+    ]
+
+
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_panel_ids_unique_and_grid_without_overlap(name: str) -> None:
     panels = DASHBOARDS[name]["panels"]
@@ -95,7 +116,7 @@ def test_every_panel_has_a_datasource_and_a_query(name: str, panel: dict[str, An
             # Grafana turns long results into series only when sorted by time.
             assert target["rawSql"].rstrip().endswith("ORDER BY 1"), panel["title"]
             if panel["type"] != "state-timeline":  # states change at transitions, not buckets
-                assert "$__timeGroupAlias(bucket, ${interval})" in target["rawSql"]
+                assert TIME_GROUP in target["rawSql"]
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
