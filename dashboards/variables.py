@@ -85,7 +85,6 @@ def templating() -> JSON:
     namespace: JSON = {
         "current": {"selected": True, "text": "live", "value": "live"},
         "datasource": DATASOURCE,
-        "definition": NAMESPACE_QUERY,
         "description": "Live data or a replay: the database schema the panels read.",
         "hide": 0,
         "includeAll": False,
@@ -101,7 +100,6 @@ def templating() -> JSON:
     agency: JSON = {
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         "datasource": DATASOURCE,
-        "definition": AGENCY_QUERY,
         "description": "Ministries, provinces (2024 scheme) and other NDXP members.",
         "hide": 0,
         "includeAll": True,
