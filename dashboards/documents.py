@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP, rows
+from dashboards.variables import (
+    AGENCY_FILTER,
+    BUCKET_SECONDS,
+    RANGE_AND_AGENCY,
+    TIME_GROUP,
+    merged,
+    rows,
+)
 
 WHERE = RANGE_AND_AGENCY
 PER_MINUTE = f"({BUCKET_SECONDS} / 60)"
@@ -16,7 +23,7 @@ FAILURE_RATE = (
     f"sum(documents) FILTER (WHERE {FAILED})::double precision "
     "/ nullif(sum(documents) FILTER (WHERE action = 'receipt'), 0)"
 )
-P = "reference.histogram_quantile(reference.hist_merge(delivery_hist), {q})"
+P = "reference.histogram_quantile(" + merged("delivery_hist") + ", {q})"
 
 FLOW = Query(
     f"SELECT {TIME_GROUP}, "

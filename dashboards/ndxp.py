@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from dashboards import board
 from dashboards.model import JSON, Layout, Query, column_unit, stat, table, timeseries
-from dashboards.variables import AGENCY_FILTER, BUCKET_SECONDS, RANGE_AND_AGENCY, TIME_GROUP, rows
+from dashboards.variables import (
+    AGENCY_FILTER,
+    BUCKET_SECONDS,
+    RANGE_AND_AGENCY,
+    TIME_GROUP,
+    merged,
+    rows,
+)
 
 WHERE = RANGE_AND_AGENCY
 RANGE_SECONDS = "extract(epoch FROM $__timeTo()::timestamptz - $__timeFrom()::timestamptz)"
 FAILED = "result IN ('error', 'timeout')"
 # Percentiles come from summed histograms (design.md): never an average of percentiles.
-P = "reference.histogram_quantile(reference.hist_merge(latency_hist), {q})"
+P = "reference.histogram_quantile(" + merged("latency_hist") + ", {q})"
 
 CALLS_PER_SECOND = Query(
     f"SELECT {TIME_GROUP}, service AS metric, sum(calls) / {BUCKET_SECONDS} AS value "
@@ -42,7 +49,7 @@ BY_SERVICE = Query(
     "/ nullif(sum(m.calls), 0) AS error_rate, "
     "sum(m.calls) FILTER (WHERE m.result = 'timeout')::double precision "
     "/ nullif(sum(m.calls), 0) AS timeout_rate, "
-    "reference.histogram_quantile(reference.hist_merge(m.latency_hist), 0.95) AS p95_ms "
+    f"reference.histogram_quantile({merged('m.latency_hist')}, 0.95) AS p95_ms "
     f"FROM {rows('ndxp_minute', 'm')} LEFT JOIN reference.ndxp_services s ON s.code = m.service "
     f"WHERE $__timeFilter(m.bucket) AND m.{AGENCY_FILTER} "
     "GROUP BY 1, 2, 3 ORDER BY calls DESC",
