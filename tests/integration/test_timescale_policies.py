@@ -90,7 +90,7 @@ def test_a_dozen_namespaces_migrate_while_the_scheduler_runs(live_namespace: Set
                "_hourly", "_daily")), "raw_events", "raw_events", "pipeline_health"]
         )  # fmt: skip
         printed = subprocess.run(
-            [sys.executable, "-m", "govpulse.cli.main", "db", "status", "--namespace", "live"],
+            [sys.executable, "-m", "cli.main", "db", "status", "--namespace", "live"],
             env=os.environ | {"COLUMNS": "250"} | db_env(settings),
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
