@@ -1,0 +1,275 @@
+"""Every panel of every dashboard over 30 days of national data: how long the database takes.
+
+Loads a month of minute rows at scale 1.0 into a namespace of its own, in the state a month of
+the live pipeline leaves (rollups materialized up to an hour ago by their refresh policies,
+chunks older than 7 days compressed), then runs each panel query as Grafana sends it for the
+range "last 30 days" (all agencies, the auto interval), as the read-only role, and prints the
+time of each and p50 / p95 per dashboard. The budget is 500 ms a panel.
+
+The month is built from two simulated days, not 130 million simulated events (half an hour of
+simulation): a Tuesday (1 October 2024) and a Sunday (6 October 2024) at the chosen scale run
+through the calibrated simulators and the workers' own per-event contributions
+(`streams.measures`) into minute rows; each of the last 30 Vietnam days gets the Tuesday's rows
+(Monday to Friday) or the Sunday's (weekends), moved to its date. Pipeline health gets one
+synthetic row per minute and feed. The raw-event archive stays empty (a month of raw events is
+another benchmark): the one panel reading it is timed on an empty table.
+
+Run from the repository root (it uses the tests' Grafana query expansion), against TimescaleDB:
+
+    GOVPULSE_DB__...=... python -m benchmarks.dashboard_month [--scale 1.0] [--runs 5]
+
+It drops and recreates its namespace (`benchmonth` by default); nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from connectors.calendar import VIETNAM_TZ
+from connectors.calibration import local_day
+from connectors.simulation import SimulationConfig, simulate
+from dashboards.catalogue import build_all
+from govpulse import histogram
+from govpulse.db.connection import connect
+from govpulse.db.migrate import drop_namespace, migrate
+from govpulse.db.roles import READER_ROLE
+from govpulse.db.tables import AGGREGATE_TABLES, AggregateTable
+from govpulse.settings import Settings
+from streams.measures import CONTRIBUTIONS
+from tests.grafana_sql import expand_macros, interpolate
+
+TEMPLATE_DAYS = {"weekday": local_day(2024, 10, 1), "weekend": local_day(2024, 10, 6)}
+DAYS = 30
+BUDGET_MS = 500.0
+# Grafana's auto interval for 30 days: the range over the variable's auto_count (60), 12h.
+AUTO_INTERVAL = "12h"
+
+Row = tuple[Any, ...]
+
+
+def template_rows(kind: str, scale: float) -> dict[str, list[Row]]:
+    """One simulated Vietnam day as minute rows per table, buckets as seconds into the day."""
+    day = TEMPLATE_DAYS[kind]
+    sums: dict[str, dict[tuple[Any, ...], list[Any]]] = {f: {} for f in AGGREGATE_TABLES}
+    for feed, event in simulate(SimulationConfig(seed=14, scale=scale), day, day + timedelta(1)):
+        table = AGGREGATE_TABLES[feed]
+        part = CONTRIBUTIONS[feed](event)
+        offset = int((event.occurred_at - day).total_seconds()) // 60 * 60
+        key = (offset, event.agency, *part.dimensions)
+        row = sums[feed].get(key)
+        if row is None:
+            row = [0] * len(table.measures) + [histogram.empty() for _ in table.histograms]
+            sums[feed][key] = row
+        for index, increment in enumerate(part.measures):
+            row[index] += increment
+        for index, value in enumerate(part.histogram_values):
+            if value is not None:
+                row[len(table.measures) + index][histogram.bucket_of(value)] += 1
+    return {
+        AGGREGATE_TABLES[f].name: [(*k, *v) for k, v in rows.items()] for f, rows in sums.items()
+    }
+
+
+def load(settings: Settings, templates: dict[str, dict[str, list[Row]]], end: datetime) -> int:
+    """The month's minute rows (COPY of the template days, then one INSERT … SELECT per day)."""
+    namespace = settings.namespace
+    # Whole Vietnam days, the first one before the start of the 30-day range, the last cut at end.
+    today = end.astimezone(VIETNAM_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day = today - timedelta(days=DAYS)
+    total = 0
+    with connect(settings.db, autocommit=True) as conn:
+        for table in AGGREGATE_TABLES.values():
+            stage = sql.Identifier(f"stage_{table.name}")
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE {} (kind text, offset_s integer, {})").format(
+                    stage, _column_definitions(table)
+                )
+            )
+            with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(stage)) as copy:
+                for kind, tables in templates.items():
+                    for row in tables[table.name]:
+                        copy.write_row((kind, *row))
+            columns = sql.SQL(", ").join(map(sql.Identifier, table.columns[1:]))
+            for day in range(DAYS + 1):
+                start = first_day + timedelta(days=day)
+                kind = "weekend" if start.weekday() >= 5 else "weekday"
+                inserted = conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (bucket, {}) SELECT %s + offset_s * interval '1 second', "
+                        "{} FROM {} WHERE kind = %s AND %s + offset_s * interval '1 second' < %s"
+                    ).format(sql.Identifier(namespace, table.name), columns, columns, stage),
+                    (start, kind, start, end),
+                )
+                total += inserted.rowcount
+        _fill_pipeline_health(conn, namespace, first_day, end)
+    return total
+
+
+def _column_definitions(table: AggregateTable) -> sql.Composable:
+    types = ["text"] * (1 + len(table.dimensions)) + ["bigint"] * len(table.measures)
+    types += ["bigint[]"] * len(table.histograms)
+    if "protection_level" in table.dimensions:
+        types[1 + table.dimensions.index("protection_level")] = "smallint"
+    return sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+        for name, kind in zip(table.columns[1:], types, strict=True)
+    )
+
+
+def _fill_pipeline_health(
+    conn: psycopg.Connection[Any], namespace: str, start: datetime, end: datetime
+) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (bucket, feed, worker, events_in, invalid, late, duplicates, "
+            "last_event_at, flush_latency_ms_max, consumer_lag) "
+            "SELECT m, f, 'bench-worker', 100 + (extract(epoch FROM m)::bigint %% 97), 0, 0, 0, "
+            "m + interval '50 seconds', 40, 10 "
+            "FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute', "
+            "interval '1 minute') AS m, unnest(%s::text[]) AS f"
+        ).format(sql.Identifier(namespace, "pipeline_health")),
+        (start, end, list(AGGREGATE_TABLES)),
+    )
+
+
+def settle(settings: Settings) -> tuple[float, float]:
+    """A month of policies' work: rollups refreshed to an hour ago, older chunks compressed.
+
+    Returns the seconds each took. Needs TimescaleDB; on plain PostgreSQL it does nothing.
+    """
+    namespace = settings.namespace
+    with connect(settings.db, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+            return 0.0, 0.0
+        began = time.monotonic()
+        # The daily rollups over the whole month (what a 30-day range reads); the hourly ones
+        # over the 14 days an hourly panel can show (the rest would only cost loading time).
+        for table in AGGREGATE_TABLES.values():
+            for suffix, since in (("daily", None), ("hourly", "14 days")):
+                view = sql.Identifier(namespace, f"{table.name}_{suffix}").as_string(conn)
+                conn.execute(
+                    "CALL refresh_continuous_aggregate(%s::regclass, "
+                    "now() - %s::interval, now() - interval '1 hour')",
+                    (view, since or f"{DAYS + 2} days"),
+                )
+        refreshed = time.monotonic() - began
+        began = time.monotonic()
+        for table in AGGREGATE_TABLES.values():
+            relation = sql.Identifier(namespace, table.name).as_string(conn)
+            conn.execute(
+                "SELECT compress_chunk(c, if_not_compressed => true) "
+                "FROM show_chunks(%s::regclass, older_than => interval '7 days') c",
+                (relation,),
+            )
+        compressed = time.monotonic() - began
+        conn.execute(sql.SQL("ANALYZE"))
+    return refreshed, compressed
+
+
+def panel_queries(namespace: str, agencies: list[str]) -> Iterable[tuple[str, str, str]]:
+    """(dashboard, panel title, SQL as Grafana sends it) for the last 30 days, all agencies."""
+    end = datetime.now(UTC)
+    start = end - timedelta(days=DAYS)
+    variables = {"namespace": namespace, "agency": agencies, "interval": AUTO_INTERVAL}
+    for file_name, dashboard in build_all().items():
+        for panel in dashboard["panels"]:
+            for index, target in enumerate(panel.get("targets", [])):
+                text = interpolate(target["rawSql"], variables, multi={"agency"})
+                text = expand_macros(text, start, end, timedelta(hours=12), timescaledb=True)
+                title = panel["title"] + (f" [{index}]" if index else "")
+                yield file_name, title, text
+
+
+def time_panels(settings: Settings, runs: int) -> dict[str, list[tuple[str, float]]]:
+    """Per dashboard, each panel's median time in ms over `runs` runs after one warm-up."""
+    results: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    with connect(settings.db, autocommit=True) as conn:
+        agencies = [
+            row[0]
+            for row in conn.execute(
+                "SELECT code FROM reference.agencies WHERE scheme = '2024' ORDER BY level, code"
+            ).fetchall()
+        ]
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(READER_ROLE)))
+        for file_name, title, text in panel_queries(settings.namespace, agencies):
+            conn.execute(text.encode()).fetchall()
+            times = []
+            for _ in range(runs):
+                began = time.perf_counter()
+                conn.execute(text.encode()).fetchall()
+                times.append((time.perf_counter() - began) * 1000)
+            results[file_name].append((title, statistics.median(times)))
+    return results
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--namespace", default="benchmonth")
+    parser.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        help="a pickle of the simulated days: read if it exists, else written",
+    )
+    args = parser.parse_args(argv)
+    settings = Settings().model_copy(update={"namespace": args.namespace})
+    drop_namespace(settings, args.namespace)
+    report = migrate(settings)
+    print(f"namespace {args.namespace}: timescaledb {report.timescaledb or 'absent (plain)'}")
+    began = time.monotonic()
+    if args.templates and args.templates.exists():
+        templates = pickle.loads(args.templates.read_bytes())  # our own file
+    else:
+        templates = {kind: template_rows(kind, args.scale) for kind in TEMPLATE_DAYS}
+        if args.templates:
+            args.templates.write_bytes(pickle.dumps(templates))
+    per_day = {k: sum(map(len, t.values())) for k, t in templates.items()}
+    print(f"simulated template days at scale {args.scale}: {per_day} minute rows "
+          f"({time.monotonic() - began:.0f} s)")  # fmt: skip
+    began = time.monotonic()
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = load(settings, templates, end)
+    print(f"loaded {rows:,} minute rows over {DAYS} days ({time.monotonic() - began:.0f} s)")
+    refreshed, compressed = settle(settings)
+    print(f"rollups refreshed in {refreshed:.0f} s, chunks older than 7 days compressed in "
+          f"{compressed:.0f} s")  # fmt: skip
+    results = time_panels(settings, args.runs)
+    worst = 0.0
+    for file_name, panels in results.items():
+        for title, ms in panels:
+            worst = max(worst, ms)
+            flag = "" if ms <= BUDGET_MS else "  OVER BUDGET"
+            print(f"  {file_name:22} {ms:8.1f} ms  {title}{flag}")
+    print(f"\n{'dashboard':22} {'panels':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for file_name, panels in results.items():
+        times = [ms for _, ms in panels]
+        print(f"{file_name:22} {len(times):6} {percentile(times, 0.5):8.1f} "
+              f"{percentile(times, 0.95):8.1f} {max(times):8.1f}")  # fmt: skip
+    over = sum(ms > BUDGET_MS for panels in results.values() for _, ms in panels)
+    print(f"\nslowest panel {worst:.1f} ms; {over} over the {BUDGET_MS:.0f} ms budget")
+    if not args.keep:
+        drop_namespace(settings, args.namespace)
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
