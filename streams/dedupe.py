@@ -27,8 +27,13 @@ def id_digest(event_id: UUID) -> int:
     return event_id.int >> 65
 
 
-def content_digest(raw: bytes) -> int:
-    return zlib.crc32(raw)
+# The function itself, not a wrapper: it runs once per event on the worker's hot path.
+content_digest = zlib.crc32
+
+
+# What `SeenIds.offer` returns for an id already counted (a packed value is never negative).
+DUPLICATE = -1
+CONFLICT = -2
 
 
 class SeenIds:
@@ -49,12 +54,20 @@ class SeenIds:
             return Seen.NEW
         return Seen.DUPLICATE if known >> 32 == content else Seen.CONFLICT
 
-    def offer(self, digest: int, content: int, minute: int) -> tuple[Seen, int]:
-        """Check and, when new, remember in one step: (verdict, packed value to persist)."""
+    def offer(self, digest: int, content: int, minute: int) -> int:
+        """Check and, when new, remember in one step: the packed value to persist (>= 0) when
+        new, else `DUPLICATE` or `CONFLICT` (negative: one int, no tuple, on the hot path)."""
         known = self._entries.get(digest)
         if known is not None:
-            return (Seen.DUPLICATE if known >> 32 == content else Seen.CONFLICT), 0
-        return Seen.NEW, self.add(digest, content, minute)
+            return DUPLICATE if known >> 32 == content else CONFLICT
+        packed = content << 32 | (minute & 0xFFFFFFFF)
+        self._entries[digest] = packed
+        bucket = self._by_minute.get(minute)
+        if bucket is None:
+            self._by_minute[minute] = [digest]
+        else:
+            bucket.append(digest)
+        return packed
 
     def add(self, digest: int, content: int, minute: int) -> int:
         """Remember a counted id; returns the packed value to persist with it."""

@@ -8,9 +8,9 @@ the increments of the table's measures in `govpulse.db.tables` order, and one hi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast
+from typing import Any, NamedTuple, cast
 
+from govpulse import histogram
 from govpulse.db.tables import AGGREGATE_TABLES
 from govpulse.events import (
     DocumentEvent,
@@ -25,8 +25,8 @@ from govpulse.events.dossier import DossierStatus
 from govpulse.events.payment import PaymentStatus
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+# A NamedTuple, not a dataclass: one is built per event, and a tuple costs a third as much.
+class Contribution(NamedTuple):
     dimensions: tuple[str | int, ...]
     measures: tuple[int, ...]
     histogram_values: tuple[float | None, ...] = ()
@@ -108,3 +108,44 @@ CONTRIBUTIONS: dict[str, Callable[[Event], Contribution]] = {
     "vdxp.documents": _document,
 }
 assert set(CONTRIBUTIONS) == set(AGGREGATE_TABLES)
+
+
+# Adds one contribution into a dict of rows (key -> measures then histograms), creating the row.
+RowAdder = Callable[
+    [dict[tuple[object, ...], list[object]], tuple[object, ...], Contribution], None
+]
+
+
+def row_adder(width: int, histograms: int) -> RowAdder:
+    """A row adder unrolled for a table of `width` measures and `histograms` histograms.
+
+    It runs once per counted event: unrolled, it costs about a third of the loops over
+    `enumerate(measures)` it replaces. The generated source uses no outside input but the two
+    counts, so `exec` here is code generation, not evaluation of data.
+    """
+    new_hists = [
+        f"h{i} = [0] * {histogram.BUCKETS}\n"
+        f"        if v[{i}] is not None:\n"
+        f"            h{i}[bucket_of(v[{i}])] = 1"
+        for i in range(histograms)
+    ]
+    adds = [f"row[{i}] += m[{i}]" for i in range(width)]
+    adds += [
+        f"if v[{i}] is not None:\n        row[{width + i}][bucket_of(v[{i}])] += 1"
+        for i in range(histograms)
+    ]
+    row = ", ".join([f"m[{i}]" for i in range(width)] + [f"h{i}" for i in range(histograms)])
+    source = (
+        "def add(rows, key, part):\n"
+        "    m = part[1]\n"
+        + ("    v = part[2]\n" if histograms else "")
+        + "    row = rows.get(key)\n"
+        "    if row is None:\n"
+        + "".join(f"        {line}\n" for line in new_hists)
+        + f"        rows[key] = [{row}]\n"
+        "        return\n" + "".join(f"    {line}\n" for line in adds)
+    )
+    namespace: dict[str, Any] = {"bucket_of": histogram.bucket_of}
+    exec(compile(source, f"<row adder {width}+{histograms}>", "exec"), namespace)
+    adder: RowAdder = namespace["add"]
+    return adder

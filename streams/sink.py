@@ -26,11 +26,11 @@ from psycopg import sql
 
 from govpulse.db.tables import (
     AGGREGATE_TABLES,
-    INTEGER_DIMENSIONS,
     PIPELINE_HEALTH_COLUMNS,
     AggregateTable,
 )
 from govpulse.settings import DatabaseSettings
+from streams.copy_binary import AggregateEncoder, ArchiveEncoder
 from streams.dedupe import pack
 from streams.health import health_statement, rejects_statement
 from streams.partition import Pending, RowKey, add_into
@@ -99,14 +99,6 @@ def _rows(table: AggregateTable, rows: dict[RowKey, list[Any]]) -> list[tuple[An
             bucket = buckets[minute] = datetime.fromtimestamp(minute * 60, UTC)
         out.append((bucket, *rest, *values))
     return out
-
-
-def _column_types(table: AggregateTable) -> list[str]:
-    dims = ["smallint" if d in INTEGER_DIMENSIONS else "text" for d in table.dimensions]
-    return [
-        "timestamptz", "text", *dims, *(["int8"] * len(table.measures)),
-        *(["int8[]"] * len(table.histograms)),
-    ]  # fmt: skip
 
 
 class Statements:
@@ -212,6 +204,8 @@ class DatabaseSink:
         self.settings = settings
         self.schema = schema
         self.statements = Statements(schema)
+        self.encoders = {feed: AggregateEncoder(table) for feed, table in AGGREGATE_TABLES.items()}
+        self.archive_encoder = ArchiveEncoder()
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
     async def write(
@@ -260,16 +254,18 @@ class DatabaseSink:
             await self._advance_offsets(cursor, batches)
             for batch in batches:
                 table = AGGREGATE_TABLES[batch.feed]
-                rows = _rows(table, batch.merged_rows())
-                archive = [row for pending in batch.parts.values() for row in pending.archive]
+                merged = batch.merged_rows()
+                archived = sum(len(pending.archive) for pending in batch.parts.values())
                 if careful:
+                    archive = [row for pending in batch.parts.values() for row in pending.archive]
+                    rows = _rows(table, merged)
                     refused = await self._insert_one_by_one(cursor, batch, table, rows, archive)
                     if refused:
                         result.quarantined[batch.feed] = refused
                 else:
-                    await self._copy_and_merge(cursor, batch.feed, table, rows)
-                result.rows += len(rows)
-                result.archived += len(archive)
+                    await self._copy_and_merge(cursor, batch.feed, merged)
+                result.rows += len(merged)
+                result.archived += archived
                 for partition, pending in batch.parts.items():
                     if len(pending.seen):
                         await cursor.execute(
@@ -302,17 +298,14 @@ class DatabaseSink:
         if missing:
             raise Fenced(missing)
 
-    async def _copy_and_merge(
-        self, cursor: Any, feed: str, table: AggregateTable, rows: list[tuple[Any, ...]]
-    ) -> None:
+    async def _copy_and_merge(self, cursor: Any, feed: str, rows: dict[RowKey, list[Any]]) -> None:
         if not rows:
             return
         s = self.statements
         await cursor.execute(s.stage_tables[feed])
         async with cursor.copy(s.copy_rows[feed]) as copy:
-            copy.set_types(_column_types(table))
-            for row in rows:
-                await copy.write_row(row)
+            for chunk in self.encoders[feed].chunks(rows):
+                await copy.write(chunk)
         await cursor.execute(s.merge_rows[feed])
 
     async def _copy_archive(self, cursor: Any, batches: Sequence[FeedBatch]) -> None:
@@ -321,13 +314,12 @@ class DatabaseSink:
             return
         s = self.statements
         await cursor.execute(s.stage_raw)
+        entries = (
+            (batch.feed, pending.archive) for batch in batches for pending in batch.parts.values()
+        )
         async with cursor.copy(s.copy_raw) as copy:
-            copy.set_types(["timestamptz", "text", "text", "uuid", "text"])
-            for batch in batches:
-                feed = batch.feed
-                for pending in batch.parts.values():
-                    for occurred_at, agency, event_id, raw in pending.archive:
-                        await copy.write_row((occurred_at, feed, agency, event_id, raw.decode()))
+            for chunk in self.archive_encoder.chunks(entries):
+                await copy.write(chunk)
         await cursor.execute(s.merge_raw)
 
     async def _insert_one_by_one(
