@@ -104,7 +104,9 @@ class StreamsSettings(BaseModel):
     max_dead_letter_payload_bytes: int = Field(default=16_384, ge=256)
     # Flow control: a feed stops taking records while this many events wait for the database
     # (memory stays bounded during an outage or overload; the backlog stays in Kafka).
-    max_pending_events: int = Field(default=200_000, ge=1_000)
+    # 50,000 events are about 60 MB of pending rows, archive entries and ids: with an idle
+    # worker at about 105 MB, peak memory stays under 300 MB (docs/performance.md).
+    max_pending_events: int = Field(default=50_000, ge=1_000)
     # Records Faust buffers per stream before it stops fetching (faust's default, 4096 records of
     # hundreds of events each, is gigabytes under overload).
     stream_buffer_records: int = Field(default=64, ge=1)
