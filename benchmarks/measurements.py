@@ -5,7 +5,9 @@
     reflects every event, with the worker's CPU time and peak memory;
 (c) freshness at a steady offered load: probe events of a dedicated agency, sent at a fixed
     interval inside the load, and the delay until the database counts each of them;
-(d) replay rate: producing a recording as fast as the broker takes it.
+(d) replay rate: producing a recording as fast as the broker takes it;
+(e) overload: one-event records offered faster than a worker can take them, for a while, with
+    the worker's memory during and after it has caught up (flow control must keep it flat).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 
 import psycopg
@@ -25,15 +28,17 @@ from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
 from benchmarks.process_stats import sample
+from connectors.calibration import local_day
 from connectors.clock import SystemClock
 from connectors.faults import FaultConfig, Outgoing
 from connectors.producer import BatchingProducer
 from connectors.replay import recording_source, replay
 from connectors.runner import RunOptions, run
-from connectors.simulation import SimulationConfig
+from connectors.simulation import SimulationConfig, simulate
 from govpulse.codec import decode
 from govpulse.events import NdxpTransaction
 from govpulse.events.ndxp import NdxpResult
+from govpulse.recording import event_time_ms
 from govpulse.settings import Settings
 from govpulse.topics import FEEDS, feed
 
@@ -206,23 +211,9 @@ def freshness(
     probe_times: list[float] = []
     delays: list[float] = []
     try:
-        # Wait until the worker has joined and flushes: a first probe must come through.
-        producer = BatchingProducer(
-            settings.kafka.model_copy(update={"linger_ms": 0, "batch_events": 1}),
-            settings.namespace,
-        )
+        producer = _one_event_records(settings)
         topic_feed = feed("ndxp.transactions").name
-        now = datetime.now(UTC)
-        producer.send(
-            Outgoing(topic_feed, PROBE_AGENCY, int(now.timestamp() * 1000), _probe_event(now))
-        )
-        producer.flush()
-        deadline = time.monotonic() + 120
-        while _probe_count() < 1:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the worker did not start counting probes within 120 s")
-            time.sleep(0.2)
-        base = _probe_count()
+        base = _wait_until_counting(producer, _probe_count)
         feeds = tuple(FEEDS)
         config = SimulationConfig(seed=7, scale=scale_for_rate(rate, feeds, 1.0), feeds=feeds)
         load_producer = BatchingProducer(settings.kafka, settings.namespace)
@@ -273,6 +264,113 @@ def freshness(
         _probe_count.close()
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def _one_event_records(settings: Settings) -> BatchingProducer:
+    return BatchingProducer(
+        settings.kafka.model_copy(update={"linger_ms": 0, "batch_events": 1}), settings.namespace
+    )
+
+
+def _wait_until_counting(producer: BatchingProducer, probe_count: ProbeCounter) -> int:
+    """Send a probe and wait until the database counts it: the worker has joined and flushes."""
+    now = datetime.now(UTC)
+    producer.send(
+        Outgoing("ndxp.transactions", PROBE_AGENCY, int(now.timestamp() * 1000), _probe_event(now))
+    )
+    producer.flush()
+    deadline = time.monotonic() + 120
+    while probe_count() < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the worker did not start counting probes within 120 s")
+        time.sleep(0.2)
+    return probe_count()
+
+
+@dataclass(frozen=True)
+class OverloadResult:
+    records: int  # one event each
+    offered_records_per_s: float  # what the producer achieved (it shares the machine)
+    start_mb: float  # worker RSS once counting, before the overload
+    peak_mb: float  # worker peak RSS over the whole run
+    drained_s: float  # from the last record produced until the database counted it
+    after_mb: float  # worker RSS once it has caught up
+
+
+def overload(
+    settings: Settings,
+    env: dict[str, str],
+    records_per_s: float,
+    seconds: float,
+    log: Path,
+    scale: float = 3.0,
+    timeout_s: float = 1800,
+) -> OverloadResult:
+    """(e) Offer one-event records at `records_per_s` for `seconds`, then wait for the worker.
+
+    The events are simulated on the fly, in event-time order, from 08:00 on 1 October 2024 at
+    `scale` (3.0: about 1.1 million events per hour of event time, so three minutes at 6,000
+    records/s stay inside one busy morning hour and nothing turns late); the probe agency is
+    left out, so its row counts only the first probe.
+    """
+    worker = start_worker(env, log)
+    probe_count = ProbeCounter(settings)
+    try:
+        producer = _one_event_records(settings)
+        _wait_until_counting(producer, probe_count)
+        first = sample(worker.pid)
+        start_mb = first.rss_mb if first else 0.0
+        start = local_day(2024, 10, 1).replace(hour=8)
+        events = simulate(SimulationConfig(seed=11, scale=scale), start, start + timedelta(hours=6))
+        first_event = next(events)  # the simulators' set-up is not part of the overload
+        produced = 0
+        began = time.monotonic()
+        end = began + seconds
+        for feed_name, event in chain([first_event], events):
+            now = time.monotonic()
+            if now >= end:
+                break
+            ahead = began + produced / records_per_s - now
+            if ahead > 0:
+                time.sleep(ahead)
+            if event.agency == PROBE_AGENCY:
+                continue
+            out = Outgoing(
+                feed_name, event.agency, event_time_ms(event), event.model_dump_json().encode()
+            )
+            producer.send(out)
+            produced += 1
+        producer.close()
+        produced_at = time.monotonic()
+        offered = produced / max(produced_at - began, 1e-3)
+        deadline = produced_at + timeout_s
+        while _events_in(settings) < produced + 1:  # + the first probe
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the worker did not catch up {produced} records")
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")
+            time.sleep(0.5)
+        drained = time.monotonic() - produced_at
+        time.sleep(5)  # a few flushes after catching up: what it holds when idle again
+        last = sample(worker.pid)
+        return OverloadResult(
+            produced, offered, start_mb, last.peak_rss_mb if last else 0.0, drained,
+            last.rss_mb if last else 0.0,
+        )  # fmt: skip
+    finally:
+        probe_count.close()
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _events_in(settings: Settings) -> int:
+    """Events the workers took in, whatever became of them (counted, late, invalid, duplicate)."""
+    statement = sql.SQL("SELECT coalesce(sum(events_in), 0) FROM {h}").format(
+        h=sql.Identifier(settings.namespace, "pipeline_health")
+    )
+    with psycopg.connect(settings.db.conninfo(), autocommit=True) as conn:
+        row = conn.execute(statement).fetchone()
+    return int(row[0]) if row else 0
 
 
 class ProbeCounter:

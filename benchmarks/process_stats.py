@@ -11,6 +11,7 @@ from pathlib import Path
 class ProcessSample:
     cpu_s: float  # user + system time since the process started
     peak_rss_mb: float  # VmHWM: the resident set's high-water mark
+    rss_mb: float = 0.0  # VmRSS: the resident set now
 
 
 def sample(pid: int) -> ProcessSample | None:
@@ -21,7 +22,9 @@ def sample(pid: int) -> ProcessSample | None:
         return None
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(stat[11]) + int(stat[12])) / ticks  # utime, stime (fields 14 and 15)
-    peak_kb = next(
-        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
-    )
-    return ProcessSample(cpu, peak_kb / 1024)
+    fields = {
+        line.split(":")[0]: int(line.split()[1])
+        for line in status.splitlines()
+        if line.startswith(("VmHWM:", "VmRSS:"))
+    }
+    return ProcessSample(cpu, fields.get("VmHWM", 0) / 1024, fields.get("VmRSS", 0) / 1024)

@@ -3,7 +3,8 @@
 Runs against the configured broker and PostgreSQL in throw-away namespaces (dropped at the end
 unless `keep`): simulates a window into a recording, loads it (the replay rate), reads it back
 with a plain consumer (the raw ceiling), runs a worker until the database counts every event (the
-pipeline rate, worker CPU and peak memory), and measures freshness under a steady offered load.
+pipeline rate, worker CPU and peak memory), measures freshness under a steady offered load and,
+when asked, the worker's memory under overload.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class BenchOptions:
     freshness_s: float = 30
     archive: bool = True  # keep the raw-event archive on in the worker
     keep: bool = False  # keep the namespaces for inspection
+    overload_records_per_s: float = 0  # (e): one-event records offered; 0 skips the stage
+    overload_s: float = 180
 
 
 def _quiet(_: str) -> AbstractContextManager[object]:
@@ -65,13 +68,16 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
     figures["events"] = writer.count
     namespaces = []
     try:
-        for name in (f"bench_{tag}", f"bench_{tag}_fresh"):
+        names = [f"bench_{tag}", f"bench_{tag}_fresh"]
+        if options.overload_records_per_s:
+            names.append(f"bench_{tag}_overload")
+        for name in names:
             # model_copy skips validation: the names above are valid namespaces by construction.
             settings = base.model_copy(update={"namespace": name})
             ensure_topics(settings.kafka, select_feeds(None), name)
             migrate(settings)
             namespaces.append(settings)
-        load, fresh = namespaces
+        load, fresh = namespaces[:2]
         with stage("(d) loading the recording (replay rate)"):
             replay_rate = m.load_recording(load, recording)
         with stage("(a) raw ceiling: a plain consumer decoding every record"):
@@ -88,6 +94,24 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
                 fresh, worker_env(fresh, options.archive), options.rate, options.freshness_s,
                 work / "freshness-worker.log",
             )  # fmt: skip
+        if options.overload_records_per_s:
+            with stage(
+                f"(e) overload: {options.overload_records_per_s:,.0f} one-event records/s "
+                f"for {options.overload_s:.0f} s, then until the worker catches up"
+            ):
+                over = m.overload(
+                    namespaces[2], worker_env(namespaces[2], options.archive),
+                    options.overload_records_per_s, options.overload_s,
+                    work / "overload-worker.log",
+                )  # fmt: skip
+            figures |= {
+                "overload_records": over.records,
+                "overload_offered_records_per_s": round(over.offered_records_per_s),
+                "overload_worker_start_mb": round(over.start_mb),
+                "overload_worker_peak_mb": round(over.peak_mb),
+                "overload_drained_s": round(over.drained_s, 1),
+                "overload_worker_after_mb": round(over.after_mb),
+            }
         figures |= {
             "replay_events_per_s": round(replay_rate.per_second),
             "raw_ceiling_events_per_s": round(ceiling.per_second),

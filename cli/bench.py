@@ -31,14 +31,23 @@ def bench(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     keep: Annotated[bool, typer.Option(help="Keep the namespaces for inspection.")] = False,
+    overload_records_per_s: Annotated[
+        float,
+        typer.Option(
+            help="(e) Offer one-event records this fast to a worker and report its memory "
+            "during and after (0: skip)."
+        ),
+    ] = 0,
+    overload_s: Annotated[float, typer.Option(help="Length of the overload (s).")] = 180,
 ) -> None:
     """Measure the raw ceiling, the pipeline rate, freshness and the replay rate."""
     from benchmarks.suite import BenchOptions, run_bench
 
     configure_logging("WARNING")
     options = BenchOptions(
-        scale=scale, hours=hours, rate=rate, freshness_s=freshness_s, archive=archive, keep=keep
-    )
+        scale=scale, hours=hours, rate=rate, freshness_s=freshness_s, archive=archive, keep=keep,
+        overload_records_per_s=overload_records_per_s, overload_s=overload_s,
+    )  # fmt: skip
     figures = run_bench(settings_for(), options, stage=console.status)
     if as_json:
         print(json.dumps(figures, indent=2))

@@ -28,7 +28,10 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
         stages.append(name)
         return nullcontext()
 
-    options = BenchOptions(scale=0.02, hours=0.25, rate=500, freshness_s=3, archive=False)
+    options = BenchOptions(
+        scale=0.02, hours=0.25, rate=500, freshness_s=3, archive=False,
+        overload_records_per_s=300, overload_s=3,
+    )  # fmt: skip
     figures = run_bench(stream_settings, options, stage=stage)
 
     assert figures["events"] > 0
@@ -39,5 +42,10 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     assert 0 <= figures["freshness_p50_s"] <= figures["freshness_p99_s"]
     assert not math.isnan(figures["freshness_p99_s"])
     assert figures["archive"] is False and figures["freshness_offered_events_per_s"] == 500
-    assert [name[:3] for name in stages[1:]] == ["(d)", "(a)", "(b)", "(c)"]
+    # (e): every offered record reached the worker; memory figures are read, not assumed.
+    assert 300 <= figures["overload_records"] <= 300 * 3 + 1
+    assert figures["overload_offered_records_per_s"] > 0
+    assert 0 < figures["overload_worker_start_mb"] <= figures["overload_worker_peak_mb"]
+    assert figures["overload_worker_after_mb"] > 0 and figures["overload_drained_s"] >= 0
+    assert [name[:3] for name in stages[1:]] == ["(d)", "(a)", "(b)", "(c)", "(e)"]
     assert _bench_namespaces(stream_settings) == before
