@@ -18,9 +18,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain
+from itertools import islice
 from pathlib import Path
 
 import psycopg
@@ -308,10 +309,10 @@ def overload(
 ) -> OverloadResult:
     """(e) Offer one-event records at `records_per_s` for `seconds`, then wait for the worker.
 
-    The events are simulated on the fly, in event-time order, from 08:00 on 1 October 2024 at
-    `scale` (3.0: about 1.1 million events per hour of event time, so three minutes at 6,000
-    records/s stay inside one busy morning hour and nothing turns late); the probe agency is
-    left out, so its row counts only the first probe.
+    The events are simulated and serialised first, in event-time order, from 08:00 on
+    1 October 2024 at `scale` (3.0: about 1.1 million events per hour of event time, so three
+    minutes at 6,000 records/s stay inside one busy morning hour and nothing turns late); the
+    probe agency is left out, so its row counts only the first probe.
     """
     worker = start_worker(env, log)
     probe_count = ProbeCounter(settings)
@@ -320,26 +321,18 @@ def overload(
         _wait_until_counting(producer, probe_count)
         first = sample(worker.pid)
         start_mb = first.rss_mb if first else 0.0
-        start = local_day(2024, 10, 1).replace(hour=8)
-        events = simulate(SimulationConfig(seed=11, scale=scale), start, start + timedelta(hours=6))
-        first_event = next(events)  # the simulators' set-up is not part of the overload
+        # Simulated and serialised beforehand: the producer alone must reach the offered rate.
+        wanted = int(records_per_s * seconds)
+        records = list(islice(_one_event_outgoing(scale), wanted))
         produced = 0
         began = time.monotonic()
-        end = began + seconds
-        for feed_name, event in chain([first_event], events):
-            now = time.monotonic()
-            if now >= end:
-                break
-            ahead = began + produced / records_per_s - now
+        for out in records:
+            ahead = began + produced / records_per_s - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-            if event.agency == PROBE_AGENCY:
-                continue
-            out = Outgoing(
-                feed_name, event.agency, event_time_ms(event), event.model_dump_json().encode()
-            )
             producer.send(out)
             produced += 1
+        del records
         producer.close()
         produced_at = time.monotonic()
         offered = produced / max(produced_at - began, 1e-3)
@@ -361,6 +354,17 @@ def overload(
         probe_count.close()
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def _one_event_outgoing(scale: float) -> Iterator[Outgoing]:
+    start = local_day(2024, 10, 1).replace(hour=8)
+    for feed_name, event in simulate(
+        SimulationConfig(seed=11, scale=scale), start, start + timedelta(hours=6)
+    ):
+        if event.agency != PROBE_AGENCY:
+            yield Outgoing(
+                feed_name, event.agency, event_time_ms(event), event.model_dump_json().encode()
+            )
 
 
 def _events_in(settings: Settings) -> int:

@@ -47,7 +47,7 @@ def _rows(table: AggregateTable, count: int) -> dict[tuple[Any, ...], list[Any]]
     return rows
 
 
-def _stage(conn: psycopg.Connection[Any], schema: str, table: str, name: str) -> sql.Composed:
+def _stage(conn: psycopg.Connection[Any], schema: str, table: str, name: str) -> sql.Identifier:
     stage = sql.Identifier(name)
     conn.execute(
         sql.SQL("CREATE TEMP TABLE {s} (LIKE {t} INCLUDING DEFAULTS)").format(
