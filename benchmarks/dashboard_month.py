@@ -83,12 +83,14 @@ def template_rows(kind: str, scale: float) -> dict[str, list[Row]]:
 
 
 def load(settings: Settings, templates: dict[str, dict[str, list[Row]]], end: datetime) -> int:
-    """The month's minute rows (COPY of the template days, then one INSERT … SELECT per day)."""
+    """The month's minute rows: COPY of the two template days into a staging table, then one
+    INSERT … SELECT per day and table, shifted to its date (the server does the copying)."""
     namespace = settings.namespace
     # Whole Vietnam days, the first one before the start of the 30-day range, the last cut at end.
     today = end.astimezone(VIETNAM_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     first_day = today - timedelta(days=DAYS)
     total = 0
+    began = time.monotonic()
     with connect(settings.db, autocommit=True) as conn:
         for table in AGGREGATE_TABLES.values():
             stage = sql.Identifier(f"stage_{table.name}")
@@ -101,20 +103,30 @@ def load(settings: Settings, templates: dict[str, dict[str, list[Row]]], end: da
                 for kind, tables in templates.items():
                     for row in tables[table.name]:
                         copy.write_row((kind, *row))
+            conn.execute(sql.SQL("ANALYZE {}").format(stage))
             columns = sql.SQL(", ").join(map(sql.Identifier, table.columns[1:]))
             for day in range(DAYS + 1):
                 start = first_day + timedelta(days=day)
                 kind = "weekend" if start.weekday() >= 5 else "weekday"
+                # Ordered by time: each day's rows go to their own chunk in index order.
                 inserted = conn.execute(
                     sql.SQL(
                         "INSERT INTO {} (bucket, {}) SELECT %s + offset_s * interval '1 second', "
-                        "{} FROM {} WHERE kind = %s AND %s + offset_s * interval '1 second' < %s"
+                        "{} FROM {} WHERE kind = %s AND %s + offset_s * interval '1 second' < %s "
+                        "ORDER BY offset_s"
                     ).format(sql.Identifier(namespace, table.name), columns, columns, stage),
                     (start, kind, start, end),
                 )
                 total += inserted.rowcount
+                if day % 10 == 9 or day == DAYS:
+                    _progress(f"  {table.name}: {day + 1}/{DAYS + 1} days, {total:,} rows", began)
+            conn.execute(sql.SQL("DROP TABLE {}").format(stage))
         _fill_pipeline_health(conn, namespace, first_day, end)
     return total
+
+
+def _progress(message: str, began: float) -> None:
+    print(f"{message} ({time.monotonic() - began:.0f} s)", flush=True)
 
 
 def _column_definitions(table: AggregateTable) -> sql.Composable:
@@ -144,35 +156,53 @@ def _fill_pipeline_health(
     )
 
 
-def settle(settings: Settings) -> tuple[float, float]:
+def settle(settings: Settings, *, compress: bool = True) -> tuple[float, float]:
     """A month of policies' work: rollups refreshed to an hour ago, older chunks compressed.
 
-    Returns the seconds each took. Needs TimescaleDB; on plain PostgreSQL it does nothing.
+    Every continuous aggregate of the namespace is refreshed once, parents before the rollups
+    built on them (creation order), over the month: the hourly ones read the minute rows (the
+    expensive pass, done a week at a time to show progress), the daily ones read the hourly
+    rollups. Returns the seconds each step took. On plain PostgreSQL it does nothing.
     """
     namespace = settings.namespace
     with connect(settings.db, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
             return 0.0, 0.0
         began = time.monotonic()
-        # The daily rollups over the whole month (what a 30-day range reads); the hourly ones
-        # over the 14 days an hourly panel can show (the rest would only cost loading time).
-        for table in AGGREGATE_TABLES.values():
-            for suffix, since in (("daily", None), ("hourly", "14 days")):
-                view = sql.Identifier(namespace, f"{table.name}_{suffix}").as_string(conn)
+        views = [
+            row[0]
+            for row in conn.execute(
+                "SELECT format('%%I.%%I', view_schema, view_name) "
+                "FROM timescaledb_information.continuous_aggregates WHERE view_schema = %s "
+                "ORDER BY substring(materialization_hypertable_name FROM '[0-9]+$')::integer",
+                (namespace,),
+            ).fetchall()
+        ]
+        # Whole hours: consecutive windows must meet on a bucket boundary, or the hour that
+        # straddles them would be materialized by neither.
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        for view in views:
+            window = timedelta(days=7) if view.endswith("_minute_hourly") else timedelta(DAYS + 3)
+            since = now - timedelta(days=DAYS + 2)
+            while since < now - timedelta(hours=1):
+                until = min(since + window, now - timedelta(hours=1))
                 conn.execute(
-                    "CALL refresh_continuous_aggregate(%s::regclass, "
-                    "now() - %s::interval, now() - interval '1 hour')",
-                    (view, since or f"{DAYS + 2} days"),
+                    "CALL refresh_continuous_aggregate(%s::regclass, %s, %s)",
+                    (view, since, until),
                 )
+                since = until
+            _progress(f"  refreshed {view}", began)
         refreshed = time.monotonic() - began
         began = time.monotonic()
-        for table in AGGREGATE_TABLES.values():
-            relation = sql.Identifier(namespace, table.name).as_string(conn)
-            conn.execute(
-                "SELECT compress_chunk(c, if_not_compressed => true) "
-                "FROM show_chunks(%s::regclass, older_than => interval '7 days') c",
-                (relation,),
-            )
+        if compress:
+            for table in AGGREGATE_TABLES.values():
+                relation = sql.Identifier(namespace, table.name).as_string(conn)
+                conn.execute(
+                    "SELECT compress_chunk(c, if_not_compressed => true) "
+                    "FROM show_chunks(%s::regclass, older_than => interval '7 days') c",
+                    (relation,),
+                )
+                _progress(f"  compressed {table.name}", began)
         compressed = time.monotonic() - began
         conn.execute(sql.SQL("ANALYZE"))
     return refreshed, compressed
@@ -230,28 +260,38 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a pickle of the simulated days: read if it exists, else written",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the namespace a --keep run left (migrated and refreshed again), no reload",
+    )
+    parser.add_argument(
+        "--no-compress", action="store_true", help="leave the older minute chunks uncompressed"
+    )
     args = parser.parse_args(argv)
     settings = Settings().model_copy(update={"namespace": args.namespace})
-    drop_namespace(settings, args.namespace)
+    if not args.reuse:
+        drop_namespace(settings, args.namespace)
     report = migrate(settings)
     print(f"namespace {args.namespace}: timescaledb {report.timescaledb or 'absent (plain)'}")
-    began = time.monotonic()
-    if args.templates and args.templates.exists():
-        templates = pickle.loads(args.templates.read_bytes())  # our own file
-    else:
-        templates = {kind: template_rows(kind, args.scale) for kind in TEMPLATE_DAYS}
-        if args.templates:
-            args.templates.write_bytes(pickle.dumps(templates))
-    per_day = {k: sum(map(len, t.values())) for k, t in templates.items()}
-    print(f"simulated template days at scale {args.scale}: {per_day} minute rows "
-          f"({time.monotonic() - began:.0f} s)")  # fmt: skip
-    began = time.monotonic()
-    end = datetime.now(UTC).replace(second=0, microsecond=0)
-    rows = load(settings, templates, end)
-    print(f"loaded {rows:,} minute rows over {DAYS} days ({time.monotonic() - began:.0f} s)")
-    refreshed, compressed = settle(settings)
+    if not args.reuse:
+        began = time.monotonic()
+        if args.templates and args.templates.exists():
+            templates = pickle.loads(args.templates.read_bytes())  # our own file
+        else:
+            templates = {kind: template_rows(kind, args.scale) for kind in TEMPLATE_DAYS}
+            if args.templates:
+                args.templates.write_bytes(pickle.dumps(templates))
+        per_day = {k: sum(map(len, t.values())) for k, t in templates.items()}
+        print(f"simulated template days at scale {args.scale}: {per_day} minute rows "
+              f"({time.monotonic() - began:.0f} s)", flush=True)  # fmt: skip
+        began = time.monotonic()
+        end = datetime.now(UTC).replace(second=0, microsecond=0)
+        rows = load(settings, templates, end)
+        print(f"loaded {rows:,} minute rows over {DAYS} days ({time.monotonic() - began:.0f} s)")
+    refreshed, compressed = settle(settings, compress=not args.no_compress)
     print(f"rollups refreshed in {refreshed:.0f} s, chunks older than 7 days compressed in "
-          f"{compressed:.0f} s")  # fmt: skip
+          f"{compressed:.0f} s", flush=True)  # fmt: skip
     results = time_panels(settings, args.runs)
     worst = 0.0
     for file_name, panels in results.items():

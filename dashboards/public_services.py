@@ -51,10 +51,12 @@ BY_AGENCY = Query(
     "GROUP BY 1, 2, 3 ORDER BY submitted DESC NULLS LAST",
     "table",
 )
+# The one dossier panel grouping by field: it reads the rollups with every dimension.
 BY_FIELD = Query(
     f"SELECT field, sum(events) FILTER (WHERE {SUBMITTED}) AS submitted, "
     f"{ON_TIME_RATE} AS on_time_rate, sum(overdue) AS overdue "
-    f"FROM {rows('dossier_minute')} WHERE {WHERE} GROUP BY 1 ORDER BY submitted DESC NULLS LAST",
+    f"FROM {rows('dossier_minute', every_dimension=True)} WHERE {WHERE} "
+    "GROUP BY 1 ORDER BY submitted DESC NULLS LAST",
     "table",
 )
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from dashboards.model import DATASOURCE, JSON
 from govpulse import histogram
+from govpulse.db.tables import AGGREGATE_TABLES
 
 # Migrated namespaces are the schemas holding a schema_migrations table
 # (govpulse.db.migrate.list_namespaces asks the same question).
@@ -71,18 +72,40 @@ def merged(column: str) -> str:
     return f"ARRAY[{sums}]::bigint[]"
 
 
-def rows(minute_table: str, alias: str | None = None) -> str:
+# Headline rollups (migration 0031): a minute table's rollups without a dimension that only a
+# few panels group by, about six times fewer rows for dossiers without `field`. rows() reads them
+# unless a panel asks for every dimension; the minute branch reads the same columns.
+HEADLINE_ROLLUPS = {"dossier_minute": ("dossier_headline", ("field",))}
+
+
+def rows(minute_table: str, alias: str | None = None, *, every_dimension: bool = False) -> str:
     """The rows of a minute table at the resolution the range calls for, as a FROM item.
 
-    The table itself, its `_hourly` or its `_daily` rollup (the same columns, in the same order):
-    each branch's condition depends only on the range, so PostgreSQL evaluates it once, before
+    The table itself, its `_hourly` or its `_daily` rollup (the same columns, in the same order),
+    or, where a headline rollup exists and the panel does not need every dimension, the table's
+    columns without the dropped ones and the headline `_hourly` or `_daily` rollup. Each
+    branch's condition depends only on the range, so PostgreSQL evaluates it once, before
     reading anything, and runs one branch; the panel's own filters reach into every branch.
     """
+    headline = None if every_dimension else HEADLINE_ROLLUPS.get(minute_table)
+    if headline is None:
+        relations = [minute_table + suffix for suffix, _ in RESOLUTIONS]
+        columns = "*"
+    else:
+        name, dropped = headline
+        relations = [minute_table, *(name + suffix for suffix, _ in RESOLUTIONS[1:])]
+        columns = ", ".join(c for c in _columns(minute_table) if c not in dropped)
     branches = " UNION ALL ".join(
-        f"SELECT * FROM {table(minute_table + suffix)} WHERE {RESOLUTION} = interval '{width}'"
-        for suffix, width in RESOLUTIONS
+        f"SELECT {columns} FROM {table(relation)} WHERE {RESOLUTION} = interval '{width}'"
+        for relation, (_, width) in zip(relations, RESOLUTIONS, strict=True)
     )
     return f"({branches}) AS {alias or minute_table}"
+
+
+def _columns(minute_table: str) -> tuple[str, ...]:
+    """A rollup's columns: the minute table's, then `updated_at` (the newest row behind it)."""
+    (found,) = (t for t in AGGREGATE_TABLES.values() if t.name == minute_table)
+    return (*found.columns, "updated_at")
 
 
 def _option(value: str, selected: bool) -> JSON:

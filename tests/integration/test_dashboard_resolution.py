@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from connectors.calibration import local_day
-from dashboards import ndxp
+from dashboards import ndxp, public_services
 from dashboards.variables import RESOLUTION
 from govpulse import histogram
 from govpulse.db.connection import connect
@@ -67,13 +67,25 @@ def fill(settings: Settings, namespace: str) -> list[tuple[Any, ...]]:
                 ).format(sql.Identifier(namespace, "ndxp_minute")),
                 rows,
             )
-        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
-            # Materialize the rollups (replay namespaces have no refresh policy), so that the
-            # hourly and daily panels read materialized rows, not only real-time aggregation.
-            for suffix in ("hourly", "daily"):
-                view = sql.Identifier(namespace, f"ndxp_minute_{suffix}").as_string(conn)
-                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, NULL)", (view,))
+        refresh_rollups(conn, namespace)
     return rows
+
+
+def refresh_rollups(conn: Any, namespace: str) -> None:
+    """On TimescaleDB, materialize every rollup of the namespace (replay namespaces have no
+    refresh policy), parents before the rollups built on them, so that the hourly and daily
+    panels read materialized rows, not only real-time aggregation. Nothing on plain PostgreSQL."""
+    if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return
+    views = conn.execute(
+        "SELECT format('%%I.%%I', view_schema, view_name) "
+        "FROM timescaledb_information.continuous_aggregates WHERE view_schema = %s "
+        "ORDER BY substring(materialization_hypertable_name FROM '[0-9]+$')::integer",
+        (namespace,),
+    ).fetchall()
+    assert len(views) == 12
+    for (view,) in views:
+        conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, NULL)", (view,))
 
 
 def run(conn: Any, query: str, namespace: str, start: datetime, end: datetime) -> list[Any]:
@@ -120,3 +132,71 @@ def test_panels_give_the_same_totals_at_each_resolution(
             seen.append(len(series))
     # Coarser rows, fewer points: the reason for reading the rollups.
     assert seen[0] > seen[1] > seen[2] > 0
+
+
+CHANNELS, MODES = ("portal", "vneid", "one_stop"), ("full_online", "partial_online", "offline")
+STATUSES, FIELDS = ("submitted", "completed", "rejected"), ("residence", "justice", "land")
+
+
+def dossier_rows() -> list[tuple[Any, ...]]:
+    """(bucket, agency, channel, mode, status, field, events, on_time, overdue, fee_vnd)."""
+    chance = random.Random(41)
+    rows = []
+    minute = FIRST
+    while minute < LAST:
+        for agency in AGENCIES:
+            for channel in CHANNELS:
+                for mode in MODES:
+                    for status in STATUSES:
+                        for field in FIELDS:
+                            if chance.random() < 0.7:
+                                continue
+                            events = chance.randint(1, 9)
+                            done = events if status == "completed" else 0
+                            on_time = chance.randint(0, done)
+                            fee = 10_000 * events if status == "submitted" else 0
+                            rows.append((minute, agency, channel, mode, status, field, events,
+                                         on_time, done - on_time, fee))  # fmt: skip
+        minute += timedelta(minutes=5)
+    return rows
+
+
+def test_dossier_panels_give_the_same_totals_from_the_headline_and_the_wide_rollups(
+    pg_settings: Settings, db_namespace: str
+) -> None:
+    # Most dossier panels read the headline rollups (no field dimension), the Fields table the
+    # wide ones: both must agree with the minute rows at every resolution.
+    rows = dossier_rows()
+    with connect(pg_settings.db, autocommit=True) as conn:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (bucket, agency, channel, mode, status, field, events, "
+                    "on_time, overdue, fee_vnd) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                ).format(sql.Identifier(db_namespace, "dossier_minute")),
+                rows,
+            )
+        refresh_rollups(conn, db_namespace)
+
+    def submitted(key: int, value: str) -> int:
+        return sum(r[6] for r in rows if r[key] == value and r[4] == "submitted")
+
+    by_channel = {c: submitted(2, c) for c in CHANNELS}
+    by_field = {f: (submitted(5, f), sum(r[8] for r in rows if r[5] == f)) for f in FIELDS}
+
+    def total(key: int, agency: str) -> int:
+        return sum(r[key] for r in rows if r[1] == agency)
+
+    by_agency = {a: (submitted(1, a), total(8, a), total(9, a)) for a in AGENCIES}
+    with reader_session(pg_settings) as conn:
+        for start, end, resolution in RANGES:
+            series = run(conn, public_services.SUBMISSIONS_BY_CHANNEL.sql, db_namespace, start, end)
+            width_min = {"00:01:00": 1, "01:00:00": 60, "1 day": 1440}[resolution]
+            per_channel: dict[str, float] = {}
+            for _, channel, value in series:
+                per_channel[channel] = per_channel.get(channel, 0.0) + float(value) * width_min
+            assert {c: round(v) for c, v in per_channel.items()} == by_channel, resolution
+            table = run(conn, public_services.BY_FIELD.sql, db_namespace, start, end)
+            assert {r[0]: (r[1], r[3]) for r in table} == by_field, resolution
+            table = run(conn, public_services.BY_AGENCY.sql, db_namespace, start, end)
+            assert {r[0]: (r[3], r[6], r[7]) for r in table} == by_agency, resolution

@@ -28,6 +28,7 @@ from govpulse.db.migration_files import packaged_directory
 from govpulse.db.roles import READER_ROLE, ReaderRole
 from govpulse.db.tables import (
     AGGREGATE_TABLES,
+    DOSSIER_MINUTE,
     INTEGER_DIMENSIONS,
     PIPELINE_HEALTH,
     PIPELINE_HEALTH_COLUMNS,
@@ -473,6 +474,8 @@ TIMESCALE_FILE = "0004_rollups.timescale.sql"
 POLICIES_FILE = "0007_live_policies.timescale.sql"
 HYPERTABLES = {*(t.name for t in AGGREGATE_TABLES.values()), RAW_EVENTS, PIPELINE_HEALTH}
 ROLLUPS = {f"{t.name}_{s}" for t in AGGREGATE_TABLES.values() for s in ("hourly", "daily")}
+# 0031: the dossier rollups without field, which most dossier panels read.
+HEADLINE_ROLLUPS = {"dossier_headline_hourly", "dossier_headline_daily"}
 
 
 @pytest.fixture
@@ -518,7 +521,8 @@ def test_timescaledb_hypertables_rollups_and_policies(
         ),
         (ns,),
     )
-    assert {row[0] for row in caggs} == ROLLUPS and not any(row[1] for row in caggs)
+    assert {row[0] for row in caggs} == ROLLUPS | HEADLINE_ROLLUPS
+    assert not any(row[1] for row in caggs)
     jobs = query(
         pg_settings,
         sql.SQL(
@@ -666,3 +670,45 @@ def test_timescale_migration_runs_against_a_stub_of_the_api(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
                 )
             conn.commit()
+
+
+def test_a_namespace_migrated_before_the_hierarchical_rollups_converges(
+    pg_settings: Settings, namespace: str
+) -> None:
+    # 0030 drops the daily rollups and builds them on the hourly ones; 0031 adds the headline
+    # rollups. A namespace with data and materialized rollups from before must show the same
+    # daily values right after migrating (real time from the hourly rollup) and once refreshed.
+    settings = pg_settings.model_copy(update={"namespace": namespace})
+    rows, hourly, daily = ndxp_sample()
+    try:
+        migrate(settings, until="0021_alert_progress")
+        insert(pg_settings, namespace, "ndxp_minute", rows)
+        timescale = refresh_all(pg_settings, namespace)
+        assert ndxp_rollup(pg_settings, namespace, "daily") == daily
+        migrate(settings)
+        assert ndxp_rollup(pg_settings, namespace, "hourly") == hourly
+        assert ndxp_rollup(pg_settings, namespace, "daily") == daily
+        assert refresh_all(pg_settings, namespace) == timescale
+        assert ndxp_rollup(pg_settings, namespace, "daily") == daily
+        for suffix in ("hourly", "daily"):
+            columns = relation_columns(pg_settings, namespace, f"dossier_headline_{suffix}")
+            assert columns == [c for c in rollup_columns(DOSSIER_MINUTE) if c != "field"]
+    finally:
+        drop_namespace(settings, namespace)
+
+
+def refresh_all(settings: Settings, namespace: str) -> bool:
+    """Materialize every continuous aggregate of the namespace, parents first; False on plain
+    PostgreSQL (nothing to refresh)."""
+    with connect(settings.db, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+            return False
+        views = conn.execute(
+            "SELECT format('%%I.%%I', view_schema, view_name) "
+            "FROM timescaledb_information.continuous_aggregates WHERE view_schema = %s "
+            "ORDER BY substring(materialization_hypertable_name FROM '[0-9]+$')::integer",
+            (namespace,),
+        ).fetchall()
+        for (view,) in views:
+            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, NULL)", (view,))
+    return True

@@ -25,11 +25,12 @@ from tests.integration.test_database import db_env
 pytestmark = [pytest.mark.postgres, pytest.mark.timescaledb, pytest.mark.slow]
 
 # live: compression and retention on the five minute tables and raw_events (12), retention on
-# pipeline_health (1), a refresh policy on the ten rollups (10), retention on the hourly ones (5).
+# pipeline_health (1), a refresh policy on the twelve rollups (ten, and the two headline ones of
+# 0031), retention on the six hourly ones.
 LIVE_POLICIES = {
     "policy_compression": 6,
-    "policy_retention": 12,
-    "policy_refresh_continuous_aggregate": 10,
+    "policy_retention": 13,
+    "policy_refresh_continuous_aggregate": 12,
 }
 
 
@@ -87,7 +88,8 @@ def test_a_dozen_namespaces_migrate_while_the_scheduler_runs(live_namespace: Set
         assert shown.scheduler_alive is True
         assert sorted(job.relation for job in shown.jobs) == sorted(
             [*(f"{t.name}{s}" for t in AGGREGATE_TABLES.values() for s in ("", "", "_hourly",
-               "_hourly", "_daily")), "raw_events", "raw_events", "pipeline_health"]
+               "_hourly", "_daily")), "raw_events", "raw_events", "pipeline_health",
+             "dossier_headline_hourly", "dossier_headline_hourly", "dossier_headline_daily"]
         )  # fmt: skip
         printed = subprocess.run(
             [sys.executable, "-m", "cli.main", "db", "status", "--namespace", "live"],
@@ -95,7 +97,7 @@ def test_a_dozen_namespaces_migrate_while_the_scheduler_runs(live_namespace: Set
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
         assert "TimescaleDB job scheduler of this database: running" in printed.stdout
-        assert printed.stdout.count("refresh_continuous_aggregate") == 10
+        assert printed.stdout.count("refresh_continuous_aggregate") == 12
     finally:
         for name in names:
             drop_namespace(settings.model_copy(update={"namespace": name}), name)

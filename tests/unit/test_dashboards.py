@@ -63,14 +63,16 @@ def test_uids_are_unique_and_fixed() -> None:
 
 def test_panels_read_the_resolution_of_their_range() -> None:
     # Every minute table is read through rows(): with its hourly and daily rollups, chosen by the
-    # range. The exception: open incidents, a balance over all history up to the range's end.
+    # range (the headline rollups or those with every dimension). The exception: open incidents,
+    # a balance over all history up to the range's end.
     minute = re.compile(r"\$\{namespace\}\.(\w+_minute)\b(?!_)")
     direct = []
     for name, panel in QUERY_PANELS:
         for target in panel["targets"]:
             sql = target["rawSql"]
             for table_name in set(minute.findall(sql)):
-                if rows(table_name).rpartition(" AS ")[0] not in sql:  # whatever its alias
+                read = (rows(table_name, every_dimension=wide) for wide in (False, True))
+                if not any(r.rpartition(" AS ")[0] in sql for r in read):  # whatever its alias
                     direct.append(f"{name} / {panel['title']}: {table_name}")
     assert sorted(direct) == [
         "cyber.json / Open critical incidents: incident_minute",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from dashboards.variables import HEADLINE_ROLLUPS
 from govpulse.db.migration_files import MigrationError, Variant, applicable, discover
 from govpulse.db.tables import AGGREGATE_TABLES
 
@@ -24,11 +26,22 @@ def test_every_aggregate_table_has_both_rollups_in_both_variants() -> None:
     files = {
         m.file_name: m.read_sql()
         for m in discover()
-        if m.variant is not Variant.ALL and "rollups" in m.version
+        if m.variant is not Variant.ALL and m.version == "0004_rollups"
     }
+    assert len(files) == 2
     for table in AGGREGATE_TABLES.values():
         for text in files.values():
             assert f"VIEW {table.name}_hourly" in text and f"VIEW {table.name}_daily" in text
+
+
+def test_the_headline_rollups_the_dashboards_read_exist_in_both_variants() -> None:
+    files = [m.read_sql() for m in discover() if m.version == "0031_headline_rollups"]
+    assert len(files) == 2
+    for name, dropped in HEADLINE_ROLLUPS.values():
+        for text in files:
+            assert f"VIEW {name}_hourly" in text and f"VIEW {name}_daily" in text
+            # No select list or GROUP BY names a dropped column (one per line in these files).
+            assert not any(re.search(rf"^\s*{c},?$|, {c}\b", text, re.M) for c in dropped)
 
 
 def test_misnamed_or_conflicting_files_are_refused(tmp_path: Path) -> None:
