@@ -62,10 +62,6 @@ class _Texts:
         return encoded
 
 
-def micros_since_pg_epoch(moment: datetime) -> int:
-    return (moment - PG_EPOCH) // _MICROSECOND
-
-
 class AggregateEncoder:
     """One aggregate table's pending rows (key -> measures + histograms) as a COPY stream.
 
