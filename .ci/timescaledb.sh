@@ -10,15 +10,15 @@ PORT=${2:-5433}
 PACKAGE=${TIMESCALEDB_DIR:-../shared/timescaledb}
 # Each policy run is a background worker. Debian's default of 8 leaves runs that fall due together
 # "failed to start job"; TimescaleDB's rule: max_worker_processes >= 3 (launcher and friends) +
-# timescaledb.max_background_workers (32, raised below from 16: live alone has 28 policies,
-# which fall due together after a migration) + max_parallel_workers (8) = 43. README and
+# timescaledb.max_background_workers (40, raised below from 16: live alone has 37 policies,
+# which fall due together after a migration) + max_parallel_workers (8) = 51. README and
 # docker-compose.yml use the same figure.
-WORKERS=48
+WORKERS=56
 
 [ -x "$PACKAGE/install.sh" ] || { echo "no TimescaleDB package at $PACKAGE (see README)" >&2; exit 1; }
 pg_lsclusters -h | grep -q "^15 $CLUSTER " || pg_createcluster -p "$PORT" 15 "$CLUSTER" >&2
 pg_conftool 15 "$CLUSTER" set max_worker_processes "$WORKERS"
-pg_conftool 15 "$CLUSTER" set timescaledb.max_background_workers 32
+pg_conftool 15 "$CLUSTER" set timescaledb.max_background_workers 40
 # A scheduler that dies (a deadlock victim, say) is otherwise never restarted: no policy of that
 # database runs again until the server restarts. Seconds; -1 is TimescaleDB's "never".
 pg_conftool 15 "$CLUSTER" set timescaledb.bgw_scheduler_restart_time 60

@@ -55,7 +55,7 @@ BY_AGENCY = Query(
 BY_FIELD = Query(
     f"SELECT field, sum(events) FILTER (WHERE {SUBMITTED}) AS submitted, "
     f"{ON_TIME_RATE} AS on_time_rate, sum(overdue) AS overdue "
-    f"FROM {rows('dossier_minute', every_dimension=True)} WHERE {WHERE} "
+    f"FROM {rows('dossier_minute', family='dossier_field')} WHERE {WHERE} "
     "GROUP BY 1 ORDER BY submitted DESC NULLS LAST",
     "table",
 )

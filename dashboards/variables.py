@@ -72,29 +72,39 @@ def merged(column: str) -> str:
     return f"ARRAY[{sums}]::bigint[]"
 
 
-# Headline rollups (migration 0031): a minute table's rollups without a dimension that only a
-# few panels group by, about six times fewer rows for dossiers without `field`. rows() reads them
-# unless a panel asks for every dimension; the minute branch reads the same columns.
-HEADLINE_ROLLUPS = {"dossier_minute": ("dossier_headline", ("field",))}
+# Narrower rollup families (migrations 0031, 0032): a minute table's rollups without dimensions
+# that some panels never group or filter by, several times fewer rows. name -> (minute table,
+# dropped dimensions). rows() reads a table's headline family unless the panel names another
+# (or the minute table itself, for every dimension); the minute branch reads the same columns.
+NARROW_ROLLUPS = {
+    "dossier_headline": ("dossier_minute", ("field",)),
+    "dossier_field": ("dossier_minute", ("channel", "mode")),
+    "ndxp_latency": ("ndxp_minute", ("provider", "result")),
+}
+HEADLINE_ROLLUPS = {"dossier_minute": "dossier_headline"}
 
 
-def rows(minute_table: str, alias: str | None = None, *, every_dimension: bool = False) -> str:
+def rows(minute_table: str, alias: str | None = None, *, family: str | None = None) -> str:
     """The rows of a minute table at the resolution the range calls for, as a FROM item.
 
-    The table itself, its `_hourly` or its `_daily` rollup (the same columns, in the same order),
-    or, where a headline rollup exists and the panel does not need every dimension, the table's
-    columns without the dropped ones and the headline `_hourly` or `_daily` rollup. Each
-    branch's condition depends only on the range, so PostgreSQL evaluates it once, before
-    reading anything, and runs one branch; the panel's own filters reach into every branch.
+    The table itself, or the `_hourly` or `_daily` rollup of a family (read through its `_rows`
+    view, migration 0032: its materialized buckets, then the finer rows of the edge ungrouped,
+    which the panel's own aggregate sums anyway). The family is `family` when given (the minute
+    table's name for the rollups with every dimension, or one of NARROW_ROLLUPS), else the
+    table's headline family where it has one. Every branch has the same columns: the minute
+    branch reads the table's without the family's dropped dimensions. Each branch's condition
+    depends only on the range, so PostgreSQL evaluates it once, before reading anything, and runs
+    one branch; the panel's own filters reach into every branch.
     """
-    headline = None if every_dimension else HEADLINE_ROLLUPS.get(minute_table)
-    if headline is None:
-        relations = [minute_table + suffix for suffix, _ in RESOLUTIONS]
+    family = family or HEADLINE_ROLLUPS.get(minute_table, minute_table)
+    if family == minute_table:
         columns = "*"
     else:
-        name, dropped = headline
-        relations = [minute_table, *(name + suffix for suffix, _ in RESOLUTIONS[1:])]
+        source, dropped = NARROW_ROLLUPS[family]
+        if source != minute_table:
+            raise ValueError(f"{family} rolls up {source}, not {minute_table}")
         columns = ", ".join(c for c in _columns(minute_table) if c not in dropped)
+    relations = [minute_table, *(f"{family}{suffix}_rows" for suffix, _ in RESOLUTIONS[1:])]
     branches = " UNION ALL ".join(
         f"SELECT {columns} FROM {table(relation)} WHERE {RESOLUTION} = interval '{width}'"
         for relation, (_, width) in zip(relations, RESOLUTIONS, strict=True)

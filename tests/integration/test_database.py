@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
+from dashboards.variables import NARROW_ROLLUPS as VARIABLES_NARROW
 from govpulse import histogram
 from govpulse.db.connection import connect
 from govpulse.db.migrate import drop_namespace, list_namespaces, migrate, status
@@ -474,8 +475,8 @@ TIMESCALE_FILE = "0004_rollups.timescale.sql"
 POLICIES_FILE = "0007_live_policies.timescale.sql"
 HYPERTABLES = {*(t.name for t in AGGREGATE_TABLES.values()), RAW_EVENTS, PIPELINE_HEALTH}
 ROLLUPS = {f"{t.name}_{s}" for t in AGGREGATE_TABLES.values() for s in ("hourly", "daily")}
-# 0031: the dossier rollups without field, which most dossier panels read.
-HEADLINE_ROLLUPS = {"dossier_headline_hourly", "dossier_headline_daily"}
+# 0031 and 0032: the narrower rollups the dashboards read (dashboards.variables.NARROW_ROLLUPS).
+NARROW_ROLLUPS = {f"{name}_{s}" for name in VARIABLES_NARROW for s in ("hourly", "daily")}
 
 
 @pytest.fixture
@@ -521,7 +522,7 @@ def test_timescaledb_hypertables_rollups_and_policies(
         ),
         (ns,),
     )
-    assert {row[0] for row in caggs} == ROLLUPS | HEADLINE_ROLLUPS
+    assert {row[0] for row in caggs} == ROLLUPS | NARROW_ROLLUPS
     assert not any(row[1] for row in caggs)
     jobs = query(
         pg_settings,

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -25,12 +26,13 @@ from tests.integration.test_database import db_env
 pytestmark = [pytest.mark.postgres, pytest.mark.timescaledb, pytest.mark.slow]
 
 # live: compression and retention on the five minute tables and raw_events (12), retention on
-# pipeline_health (1), a refresh policy on the twelve rollups (ten, and the two headline ones of
-# 0031), retention on the six hourly ones.
+# pipeline_health (1), a refresh policy on the sixteen rollups (ten, the two headline ones of
+# 0031 and the four narrower ones of 0032), retention on the eight hourly ones.
+NARROW = ("dossier_headline", "dossier_field", "ndxp_latency")
 LIVE_POLICIES = {
     "policy_compression": 6,
-    "policy_retention": 13,
-    "policy_refresh_continuous_aggregate": 12,
+    "policy_retention": 15,
+    "policy_refresh_continuous_aggregate": 16,
 }
 
 
@@ -89,7 +91,7 @@ def test_a_dozen_namespaces_migrate_while_the_scheduler_runs(live_namespace: Set
         assert sorted(job.relation for job in shown.jobs) == sorted(
             [*(f"{t.name}{s}" for t in AGGREGATE_TABLES.values() for s in ("", "", "_hourly",
                "_hourly", "_daily")), "raw_events", "raw_events", "pipeline_health",
-             "dossier_headline_hourly", "dossier_headline_hourly", "dossier_headline_daily"]
+             *(f"{n}{s}" for n in NARROW for s in ("_hourly", "_hourly", "_daily"))]
         )  # fmt: skip
         printed = subprocess.run(
             [sys.executable, "-m", "cli.main", "db", "status", "--namespace", "live"],
@@ -97,7 +99,20 @@ def test_a_dozen_namespaces_migrate_while_the_scheduler_runs(live_namespace: Set
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
         assert "TimescaleDB job scheduler of this database: running" in printed.stdout
-        assert printed.stdout.count("refresh_continuous_aggregate") == 12
+        assert printed.stdout.count("refresh_continuous_aggregate") == 16
+        with connect(settings.db, autocommit=True) as conn:
+            refreshes = conn.execute(
+                "SELECT c.user_view_name, j.schedule_interval, j.config ->> 'end_offset' "
+                "FROM timescaledb_information.jobs j JOIN _timescaledb_catalog.continuous_agg c "
+                "ON c.mat_hypertable_id = (j.config ->> 'mat_hypertable_id')::integer "
+                "WHERE c.user_view_schema = 'live'"
+            ).fetchall()
+        # 0032: hourly rollups every 5 minutes up to 5 minutes ago, daily ones hourly, an hour back.
+        assert len(refreshes) == 16
+        for view, every, end_offset in refreshes:
+            hourly = view.endswith("_hourly")
+            assert every == timedelta(minutes=5 if hourly else 60), view
+            assert end_offset == ("00:05:00" if hourly else "01:00:00"), view
     finally:
         for name in names:
             drop_namespace(settings.model_copy(update={"namespace": name}), name)

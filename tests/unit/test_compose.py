@@ -108,11 +108,15 @@ def test_the_stack_has_every_part(services: dict[str, dict[str, Any]]) -> None:
     assert all(flag == "-c" for flag in command[1::2])
     # As in .ci/timescaledb.sh: room for TimescaleDB's workers plus parallel queries.
     assert settings == {
-        "max_worker_processes": "48",
-        "timescaledb.max_background_workers": "32",
+        "max_worker_processes": "56",
+        "timescaledb.max_background_workers": "40",
         "timescaledb.bgw_scheduler_restart_time": "60",
     }
-    assert int(settings["max_worker_processes"]) >= 3 + 32 + 8
+    assert int(settings["max_worker_processes"]) >= 3 + 40 + 8
+    # live's 37 policies (tests/integration/test_timescale_policies.py) can all run at once.
+    assert int(settings["timescaledb.max_background_workers"]) >= 37
+    script = (ROOT / ".ci" / "timescaledb.sh").read_text()
+    assert "WORKERS=56" in script and "max_background_workers 40" in script
     assert services["grafana"]["image"].startswith("grafana/grafana-oss:")
     for name in GOVPULSE_SERVICES:
         assert services[name]["build"]["dockerfile"] == "Dockerfile", name

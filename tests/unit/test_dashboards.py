@@ -22,7 +22,7 @@ from cli.main import app
 from dashboards import board
 from dashboards.catalogue import GENERATED_DIR, build_all, drift, render, write_all
 from dashboards.model import DATASOURCE, GRID_COLUMNS
-from dashboards.variables import TIME_GROUP, rows
+from dashboards.variables import NARROW_ROLLUPS, TIME_GROUP, rows
 from tests.grafana_sql import expand_macros, interpolate
 
 PROVISIONING = GENERATED_DIR.parent / "provisioning"
@@ -63,7 +63,7 @@ def test_uids_are_unique_and_fixed() -> None:
 
 def test_panels_read_the_resolution_of_their_range() -> None:
     # Every minute table is read through rows(): with its hourly and daily rollups, chosen by the
-    # range (the headline rollups or those with every dimension). The exception: open incidents,
+    # range (the headline, a narrower or the full rollups). The exception: open incidents,
     # a balance over all history up to the range's end.
     minute = re.compile(r"\$\{namespace\}\.(\w+_minute)\b(?!_)")
     direct = []
@@ -71,7 +71,9 @@ def test_panels_read_the_resolution_of_their_range() -> None:
         for target in panel["targets"]:
             sql = target["rawSql"]
             for table_name in set(minute.findall(sql)):
-                read = (rows(table_name, every_dimension=wide) for wide in (False, True))
+                families = [None, table_name, *(n for n, (t, _) in NARROW_ROLLUPS.items()
+                                                if t == table_name)]  # fmt: skip
+                read = (rows(table_name, family=family) for family in families)
                 if not any(r.rpartition(" AS ")[0] in sql for r in read):  # whatever its alias
                     direct.append(f"{name} / {panel['title']}: {table_name}")
     assert sorted(direct) == [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.variables import HEADLINE_ROLLUPS
+from dashboards.variables import NARROW_ROLLUPS
 from govpulse.db.migration_files import MigrationError, Variant, applicable, discover
 from govpulse.db.tables import AGGREGATE_TABLES
 
@@ -34,14 +34,29 @@ def test_every_aggregate_table_has_both_rollups_in_both_variants() -> None:
             assert f"VIEW {table.name}_hourly" in text and f"VIEW {table.name}_daily" in text
 
 
-def test_the_headline_rollups_the_dashboards_read_exist_in_both_variants() -> None:
-    files = [m.read_sql() for m in discover() if m.version == "0031_headline_rollups"]
-    assert len(files) == 2
-    for name, dropped in HEADLINE_ROLLUPS.values():
+def test_the_narrower_rollups_the_dashboards_read_exist_in_both_variants() -> None:
+    for name, (_, dropped) in NARROW_ROLLUPS.items():
+        files = [m.read_sql() for m in discover() if f"VIEW {name}_hourly" in m.read_sql()]
+        assert len(files) == 2, name  # one migration, both variants
         for text in files:
-            assert f"VIEW {name}_hourly" in text and f"VIEW {name}_daily" in text
+            assert f"VIEW {name}_daily" in text
+            definitions = re.findall(rf"VIEW {name}_\w+ .*?;", text, re.S)
             # No select list or GROUP BY names a dropped column (one per line in these files).
-            assert not any(re.search(rf"^\s*{c},?$|, {c}\b", text, re.M) for c in dropped)
+            assert not any(
+                re.search(rf"^\s*{c},?$|, {c}\b", d, re.M) for d in definitions for c in dropped
+            ), name
+
+
+def test_every_rollup_has_a_rows_view_in_both_variants() -> None:
+    # The dashboards read every hourly and daily rollup through its `_rows` view (0032).
+    families = [t.name for t in AGGREGATE_TABLES.values()] + list(NARROW_ROLLUPS)
+    files = [m.read_sql() for m in discover() if m.version == "0032_panel_rollups"]
+    assert len(files) == 2
+    plain = next(text for text in files if "'_rows'" in text and "cagg_watermark" not in text)
+    timescale = next(text for text in files if "cagg_watermark" in text)
+    for family in families:
+        assert f"'{family}_hourly'" in plain and f"'{family}_daily'" in plain, family
+        assert f"('{family}', " in timescale, family
 
 
 def test_misnamed_or_conflicting_files_are_refused(tmp_path: Path) -> None:
