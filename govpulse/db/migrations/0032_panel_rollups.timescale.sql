@@ -160,9 +160,15 @@ BEGIN
     IF current_schema() <> 'live' THEN
         RETURN;
     END IF;
+    -- The new families start empty. Their hourly refresh covers 35 days (not the 3 of the
+    -- others), so its first run materializes what a month's panels read; later runs only redo
+    -- what their parents changed. Older history in a database migrated before 0032 stays out
+    -- of them until refreshed once by hand, e.g. (outside a transaction):
+    --   CALL refresh_continuous_aggregate('live.dossier_field_hourly', NULL, now() - INTERVAL '35 days');
+    -- then the same for dossier_field_daily, ndxp_latency_hourly and ndxp_latency_daily.
     FOREACH prefix IN ARRAY ARRAY['dossier_field', 'ndxp_latency'] LOOP
         PERFORM add_continuous_aggregate_policy((prefix || '_hourly')::regclass,
-            start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour',
+            start_offset => INTERVAL '35 days', end_offset => INTERVAL '1 hour',
             schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE);
         PERFORM add_retention_policy((prefix || '_hourly')::regclass,
             drop_after => INTERVAL '2 years', if_not_exists => TRUE);
