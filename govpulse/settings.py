@@ -91,7 +91,10 @@ class StreamsSettings(BaseModel):
     # Event time is plausible from 2000-01-01 up to this far ahead of the wall clock; anything
     # else goes to the dead-letter topic, so no single event can move a watermark into the future.
     max_future_s: int = Field(default=300, ge=0, le=86_400)
-    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # A quarter of a second: dashboards see an event about 0.8 s after it is sent (p99 1.8 s at
+    # 10k events/s; 1.4 s and 3.2 s flushing every second), for a few percent more CPU per event
+    # (docs/performance.md). Shorter gained nothing measurable.
+    flush_interval_s: float = Field(default=0.25, gt=0, le=60)
     archive_raw: bool = True
     # Hostile-input limits. A record larger than max_record_bytes, or holding more events than
     # max_record_events, is one dead letter (never parsed element by element); every record the
