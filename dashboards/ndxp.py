@@ -19,7 +19,7 @@ RANGE_SECONDS = "extract(epoch FROM $__timeTo()::timestamptz - $__timeFrom()::ti
 FAILED = "result IN ('error', 'timeout')"
 # Percentiles come from summed histograms (design.md): never an average of percentiles.
 P = "reference.histogram_quantile(" + merged("latency_hist") + ", {q})"
-# Latency needs neither provider nor result: the narrower rollups, a third of the rows.
+# Latency needs neither provider nor result: the narrower rollups, about half the rows.
 LATENCY_ROWS = rows("ndxp_minute", family="ndxp_latency")
 
 CALLS_PER_SECOND = Query(
