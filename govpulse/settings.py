@@ -118,6 +118,10 @@ class StreamsSettings(BaseModel):
     # partitions that is the biggest part of a catching-up worker's memory. A larger record
     # still comes whole (Kafka returns at least one record batch whatever this says).
     fetch_bytes_per_partition: int = Field(default=65_536, ge=16_384)
+    # How long a fetch that finds nothing new may wait at the broker (faust fixes 1,500 ms).
+    # Apache Kafka answers as soon as data arrives; the embedded Tansu holds the request for
+    # the whole wait, so records produced meanwhile wait with it (streams/transport.py).
+    fetch_max_wait_ms: int = Field(default=50, ge=1, le=30_000)
     # On SIGTERM the last flush gets this long; what it cannot write is read again next start.
     shutdown_flush_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # A worker's name in pipeline health; default: host name and process id.

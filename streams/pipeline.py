@@ -30,6 +30,7 @@ from streams.partition import SEEN_MARGIN_MINUTES, PartitionState, Pending
 from streams.processor import FeedProcessor
 from streams.sink import DatabaseSink, FeedBatch, Fenced, SinkUnavailable
 from streams.state_store import StateStore
+from streams.transport import use_prompt_transport
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         # Records are acknowledged by the flush, not by the agents: nothing to wait for on stop.
         stream_wait_empty=False,
     )
+    # Before anything asks the app for its transport (declaring topics does).
+    use_prompt_transport(app, streams.fetch_max_wait_ms)
     worker = streams.worker_name or f"{socket.gethostname()}-{os.getpid()}"
     flow = FlowControl(streams.max_pending_events)
     grace_minutes = max(1, streams.grace_s // 60)
