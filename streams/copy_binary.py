@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 from uuid import UUID
@@ -28,7 +28,7 @@ TRAILER = struct.pack("!h", -1)
 # timestamptz travels as int64 microseconds since 2000-01-01 00:00 UTC.
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PG_EPOCH_S = int(PG_EPOCH.timestamp())
-_MICROSECOND = timedelta(microseconds=1)
+_PG_EPOCH_US = _PG_EPOCH_S * 1_000_000
 INT8_OID = 20
 
 _LENGTH = struct.Struct("!i")
@@ -41,7 +41,8 @@ _TEXT_CACHE_LIMIT = 50_000
 CHUNK_TUPLES = 4096
 
 Row = tuple[Any, ...]
-Archived = tuple[datetime, str, UUID, bytes]
+# occurred_at as microseconds since the Unix epoch (exact; the worker derives it once per event).
+Archived = tuple[int, str, UUID, bytes]
 
 
 class _Texts:
@@ -156,11 +157,11 @@ class ArchiveEncoder:
         head, text, uuid_head, length = self._head.pack, self._texts, self._uuid_head, _LENGTH.pack
         for feed, entries in feeds:
             feed_field = text(feed)
-            for occurred_at, agency, event_id, raw in entries:
+            for occurred_us, agency, event_id, raw in entries:
                 if len(parts) >= 7 * CHUNK_TUPLES:
                     yield b"".join(parts)
                     parts.clear()
-                append(head(5, 8, (occurred_at - PG_EPOCH) // _MICROSECOND))
+                append(head(5, 8, occurred_us - _PG_EPOCH_US))
                 append(feed_field)
                 append(text(agency))
                 append(uuid_head)

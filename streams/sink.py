@@ -33,7 +33,7 @@ from govpulse.settings import DatabaseSettings
 from streams.copy_binary import AggregateEncoder, ArchiveEncoder
 from streams.dedupe import pack
 from streams.health import health_statement, rejects_statement
-from streams.partition import Pending, RowKey, add_into
+from streams.partition import MICROSECOND, UNIX_EPOCH, Pending, RowKey, add_into
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ class DatabaseSink:
         batch: FeedBatch,
         table: AggregateTable,
         rows: list[tuple[Any, ...]],
-        archive: list[tuple[datetime, str, Any, bytes]],
+        archive: list[tuple[int, str, Any, bytes]],
     ) -> int:
         """The slow path after a refusal: each row in its own savepoint; returns events refused."""
         s = self.statements
@@ -344,7 +344,8 @@ class DatabaseSink:
                 await cursor.execute(
                     s.quarantine, (batch.feed, table.name, one_line(exc), events, repr(row))
                 )
-        for occurred_at, agency, event_id, raw in archive:
+        for occurred_us, agency, event_id, raw in archive:
+            occurred_at = UNIX_EPOCH + occurred_us * MICROSECOND
             try:
                 async with connection.transaction():
                     await cursor.execute(

@@ -21,6 +21,7 @@ from govpulse import histogram
 from govpulse.db.tables import AGGREGATE_TABLES, INTEGER_DIMENSIONS, AggregateTable
 from govpulse.settings import Settings
 from streams.copy_binary import CHUNK_TUPLES, AggregateEncoder, ArchiveEncoder
+from streams.partition import MICROSECOND, UNIX_EPOCH
 
 pytestmark = pytest.mark.postgres
 
@@ -135,7 +136,13 @@ def test_archive_entries_equal_psycopgs_own(pg_settings: Settings) -> None:
                 for occurred_at, agency, event_id, raw in items:
                     copy.write_row((occurred_at, feed, agency, event_id, raw.decode()))
         with conn.cursor().copy(sql.SQL(copy_into).format(s=sql.Identifier("ours"))) as copy:
-            for chunk in ArchiveEncoder().chunks(feeds):
+            # The worker hands the encoder event times as it derives them: exact microseconds.
+            as_worker = [
+                (feed, [((at - UNIX_EPOCH) // MICROSECOND, agency, event_id, raw)
+                        for at, agency, event_id, raw in items])
+                for feed, items in feeds
+            ]  # fmt: skip
+            for chunk in ArchiveEncoder().chunks(as_worker):
                 copy.write(chunk)
         compare = "SELECT * FROM {s} ORDER BY event_id, occurred_at, feed"
         expected = conn.execute(sql.SQL(compare).format(s=sql.Identifier("theirs"))).fetchall()
