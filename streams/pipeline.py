@@ -26,7 +26,6 @@ from govpulse.settings import Settings
 from govpulse.topics import FEEDS
 from streams.flow import FlowControl
 from streams.health import health_row, reject_rows
-from streams.heap import HeapTrimmer
 from streams.partition import SEEN_MARGIN_MINUTES, PartitionState, Pending
 from streams.processor import FeedProcessor
 from streams.sink import DatabaseSink, FeedBatch, Fenced, SinkUnavailable
@@ -67,7 +66,6 @@ class Pipeline:
     _last_prune: float = 0.0
     _last_outage_log: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    heap: HeapTrimmer = field(default_factory=HeapTrimmer)
 
     async def flush_once(self, force: bool = False) -> int:
         """One pass of the flush loop; returns aggregate rows written (0 while waiting to retry)."""
@@ -84,9 +82,7 @@ class Pipeline:
                 return 0
             taken = self._take()
             try:
-                rows = await self._write(taken, now)
-                self.heap.flushed(sum(pending.events_in for *_, pending in taken))
-                return rows
+                return await self._write(taken, now)
             except Fenced as exc:
                 log.warning("%s; their records are left to their new owner", exc)
                 self._give_back([t for t in taken if (t[0].topic_name, t[1]) not in exc.partitions])
