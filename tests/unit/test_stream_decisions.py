@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -164,3 +164,28 @@ def test_late_events_split_under_the_limit_and_none_lost() -> None:
     batches = list(late_batches(raws, 10_000))
     assert len(batches) > 10 and all(len(b) <= 10_000 for b in batches)
     assert [item["n"] for b in batches for item in orjson.loads(b)] == list(range(1_000))
+
+
+def test_event_time_is_exact_to_the_microsecond_for_minute_archive_and_future_limit() -> None:
+    events = one_agency(ndxp(200))[:3]
+    key = events[0].agency.encode()
+    hanoi = timezone(timedelta(hours=7))
+    last_of_minute = datetime(2024, 10, 1, 8, 59, 59, 999_999, tzinfo=hanoi)
+    latest = LATEST + timedelta(seconds=300)  # NOW_S plus max_future_s
+    timed = [
+        changed(events[0], occurred_at=last_of_minute),
+        changed(events[1], occurred_at=latest),  # at the limit: admitted
+        changed(events[2], occurred_at=latest + timedelta(microseconds=1)),  # past it: refused
+    ]
+    state, apply = fresh(), applier()
+    outcome = apply.apply(state, key, encode_events(NdxpTransaction, timed), 0, NOW_S)
+    assert [r.reason for r in outcome.rejected] == [RejectReason.IMPLAUSIBLE_TIME]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert [entry[0] for entry in state.pending.archive] == [
+        (last_of_minute - epoch) // timedelta(microseconds=1),
+        (latest - epoch) // timedelta(microseconds=1),
+    ]
+    # 08:59:59.999999 in Hanoi is 01:59 UTC: the minute it ends, not the next one.
+    first_minute = int(datetime(2024, 10, 1, 1, 59, tzinfo=UTC).timestamp()) // 60
+    assert min(row_key[0] for row_key in state.pending.rows) == first_minute
+    assert state.pending.last_event_at == latest
