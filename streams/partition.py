@@ -21,6 +21,7 @@ from govpulse.db.tables import AGGREGATE_TABLES
 from govpulse.events import Event
 from govpulse.topics import FeedSpec
 from streams.admission import EARLIEST_TIMESTAMP, QUICK_CHECKS, AdmissionCheck
+from streams.copy_binary import Archived
 from streams.dedupe import DUPLICATE, Seen, SeenIds, content_digest
 from streams.measures import row_adder
 
@@ -52,8 +53,7 @@ class Pending:
     from_offset: int  # the stored next offset this pending batch starts from (the fence)
     to_offset: int  # the next offset once this batch is written
     rows: dict[RowKey, list[Any]] = field(default_factory=dict)
-    # (occurred_at in microseconds since the Unix epoch, agency, event id, raw JSON)
-    archive: list[tuple[int, str, Any, bytes]] = field(default_factory=list)
+    archive: list[Archived] = field(default_factory=list)
     seen: array[int] = field(default_factory=lambda: array("Q"))  # (digest, packed) pairs
     seen_max_minute: int = 0
     watermark: int | None = None

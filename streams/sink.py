@@ -30,7 +30,7 @@ from govpulse.db.tables import (
     AggregateTable,
 )
 from govpulse.settings import DatabaseSettings
-from streams.copy_binary import AggregateEncoder, ArchiveEncoder
+from streams.copy_binary import AggregateEncoder, Archived, ArchiveEncoder
 from streams.dedupe import pack
 from streams.health import health_statement, rejects_statement
 from streams.partition import MICROSECOND, UNIX_EPOCH, Pending, RowKey, add_into
@@ -328,7 +328,7 @@ class DatabaseSink:
         batch: FeedBatch,
         table: AggregateTable,
         rows: list[tuple[Any, ...]],
-        archive: list[tuple[int, str, Any, bytes]],
+        archive: list[Archived],
     ) -> int:
         """The slow path after a refusal: each row in its own savepoint; returns events refused."""
         s = self.statements

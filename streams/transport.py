@@ -4,7 +4,7 @@ faust builds its consumer with `fetch_max_wait_ms=1500`, fixed. The wait only ma
 fetch finds nothing new: Apache Kafka then answers as soon as data arrives, but a broker that
 holds the request for the whole wait (the embedded Tansu does) delays every record produced
 meanwhile by up to that long. At 10k events/s that was most of the delay before the dashboards
-saw an event (docs/performance.md "Freshness"). A shorter wait costs one more empty fetch per
+saw an event (docs/performance.md, "Fetch wait"). A shorter wait costs one more empty fetch per
 wait on an idle worker.
 """
 
