@@ -10,6 +10,7 @@ when asked, the worker's memory under overload.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -130,6 +131,14 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
             "freshness_probes": len(delays),
             "archive": options.archive,
         }
+    except BaseException:
+        # The workers' logs say why a stage failed; the recording (up to 300 MB for a day) goes.
+        if not options.keep:
+            recording.unlink(missing_ok=True)
+        raise
+    else:
+        if not options.keep:
+            shutil.rmtree(work, ignore_errors=True)
     finally:
         if not options.keep:
             for settings in namespaces:

@@ -30,7 +30,12 @@ def bench(
         bool, typer.Option(help="Keep the raw-event archive on in the worker.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-    keep: Annotated[bool, typer.Option(help="Keep the namespaces for inspection.")] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the namespaces, the recording and the workers' logs for inspection."
+        ),
+    ] = False,
     overload_records_per_s: Annotated[
         float,
         typer.Option(

@@ -11,7 +11,6 @@ from cli.context import configure_logging, settings_for
 from cli.errors import fail, friendly_errors
 from cli.output import console
 from dashboards.catalogue import GENERATED_DIR, build_all, drift, write_all
-from dashboards.publisher import GrafanaError, publish
 
 app = typer.Typer(help="Grafana dashboards: generate, check, publish.", no_args_is_help=True)
 
@@ -57,6 +56,10 @@ def push_command(
     folder: Annotated[str | None, typer.Option(help="Folder title (default: settings).")] = None,
 ) -> None:
     """Save every dashboard to a running Grafana, overwriting by uid (idempotent)."""
+    # Here, not at the top: the Grafana client's HTTP stack is a fifth of a second of every
+    # `govpulse` start (the worker's too) that only this command needs.
+    from dashboards.publisher import GrafanaError, publish
+
     settings = settings_for(None)
     configure_logging(settings.log_level)
     grafana = settings.grafana.model_copy(

@@ -210,45 +210,52 @@ class RecordApplier:
         pending_seen = pending.seen
         max_minute = pending.seen_max_minute
         counted = 0
-        # One flat pass per event: this loop is most of the worker CPU (docs/performance.md).
-        for index, (event, raw) in enumerate(zip(decoded.events, decoded.raws, strict=True)):
-            occurred_us = (event.occurred_at - UNIX_EPOCH) // MICROSECOND
-            if not (_EARLIEST_US <= occurred_us <= latest_us and quick(event, agency)):
-                verdict = self.admission(event, agency, latest)
-                if verdict is not None:
-                    rejected.append(Rejected(verdict[0], verdict[1], raw, index))
+        # The ids of the whole record are searched in the compact id window at once (dedupe).
+        digests = [event.event_id.int >> 65 for event in decoded.events]  # dedupe.id_digest
+        seen_ids.begin(digests)
+        try:
+            # One flat pass per event: this loop is most of the worker CPU (docs/performance.md).
+            for index, (event, raw, digest) in enumerate(
+                zip(decoded.events, decoded.raws, digests, strict=True)
+            ):
+                occurred_us = (event.occurred_at - UNIX_EPOCH) // MICROSECOND
+                if not (_EARLIEST_US <= occurred_us <= latest_us and quick(event, agency)):
+                    verdict = self.admission(event, agency, latest)
+                    if verdict is not None:
+                        rejected.append(Rejected(verdict[0], verdict[1], raw, index))
+                        continue
+                minute = occurred_us // _MINUTE_US
+                if late_before is not None and minute < late_before:
+                    # Late events are not remembered; a duplicate of one is a duplicate if counted.
+                    if seen_ids.check(digest, content_digest(raw)) is Seen.DUPLICATE:
+                        pending.duplicates += 1
+                    else:
+                        late_raws.append(raw)
                     continue
-            minute = occurred_us // _MINUTE_US
-            digest = event.event_id.int >> 65  # dedupe.id_digest, inlined
-            if late_before is not None and minute < late_before:
-                # Late events are not remembered; a duplicate of one is a duplicate if counted.
-                if seen_ids.check(digest, content_digest(raw)) is Seen.DUPLICATE:
-                    pending.duplicates += 1
-                else:
-                    late_raws.append(raw)
-                continue
-            packed = seen_ids.offer(digest, content_digest(raw), minute)
-            if packed < 0:
-                if packed == DUPLICATE:
-                    pending.duplicates += 1
-                else:
-                    detail = f"event_id {event.event_id} was already counted with other content"
-                    rejected.append(
-                        Rejected(RejectReason.CONFLICTING_DUPLICATE, detail, raw, index)
-                    )
-                continue
-            pending_seen.append(digest)
-            pending_seen.append(packed)
-            if minute > max_minute:
-                max_minute = minute
-            part = contribution(event)
-            add_row(rows, (minute, event.agency, *part[0]), part)
-            if archive is not None:
-                archive.append((occurred_us, event.agency, event.event_id, raw))
-            counted += 1
-            if occurred_us > newest_us:
-                newest_us = occurred_us
-                pending.last_event_at = event.occurred_at
+                packed = seen_ids.offer(digest, content_digest(raw), minute)
+                if packed < 0:
+                    if packed == DUPLICATE:
+                        pending.duplicates += 1
+                    else:
+                        detail = f"event_id {event.event_id} was already counted with other content"
+                        rejected.append(
+                            Rejected(RejectReason.CONFLICTING_DUPLICATE, detail, raw, index)
+                        )
+                    continue
+                pending_seen.append(digest)
+                pending_seen.append(packed)
+                if minute > max_minute:
+                    max_minute = minute
+                part = contribution(event)
+                add_row(rows, (minute, event.agency, *part[0]), part)
+                if archive is not None:
+                    archive.append((occurred_us, event.agency, event.event_id, raw))
+                counted += 1
+                if occurred_us > newest_us:
+                    newest_us = occurred_us
+                    pending.last_event_at = event.occurred_at
+        finally:
+            seen_ids.end()
         pending.counted += counted
         pending.seen_max_minute = max_minute
         if counted and (newest is None or max_minute > newest):

@@ -1,11 +1,19 @@
-"""The counted-id window (`streams.dedupe.SeenIds`) against a plain dict model of its contract."""
+"""The counted-id window (`streams.dedupe.SeenIds`) against a plain dict model of its contract.
+
+The window keeps its newest ids in a dict and merges them into sorted arrays past `compact_at`;
+the model tests run with a small `compact_at` too, so most lookups go to the arrays, one id at a
+time or a batch at once (`begin`/`end`, as the worker does per record).
+"""
 
 from __future__ import annotations
 
 import random
+import tracemalloc
 from array import array
 
-from streams.dedupe import CONFLICT, DUPLICATE, Seen, SeenIds, pack, unpack
+import pytest
+
+from streams.dedupe import COMPACT_AT, CONFLICT, DUPLICATE, Seen, SeenIds, pack, unpack
 
 TOP_DIGEST = (1 << 63) - 1  # digests are 63 bits
 MINUTE = 29_000_000  # an epoch minute of 2025
@@ -107,13 +115,18 @@ def test_load_takes_back_what_pack_stored() -> None:
     assert restored.evict_before(MINUTE + 30) == seen.evict_before(MINUTE + 30)
 
 
-def test_many_ids_over_a_sliding_window_behave_as_the_model() -> None:
-    # Enough ids to grow the table several times and shrink it again; some digests share their
-    # low bits, some are repeated with the same or other content, the horizon moves as it runs.
+@pytest.mark.parametrize(
+    ("compact_at", "batch"), [(COMPACT_AT, 1), (97, 1), (97, 64), (5_000, 300)]
+)
+def test_many_ids_over_a_sliding_window_behave_as_the_model(compact_at: int, batch: int) -> None:
+    # Enough ids to merge into the arrays many times and evict from them again; some digests
+    # share their low or high bits, some are repeated with the same or other content (within a
+    # batch too), the horizon moves as it runs.
     rng = random.Random(12)
-    seen, model = SeenIds(), Model()
+    seen, model = SeenIds(compact_at), Model()
     recent: list[tuple[int, int, int]] = []
     for minute in range(MINUTE, MINUTE + 40):
+        offers: list[tuple[int, int, int]] = []
         for _ in range(2_000 if minute < MINUTE + 30 else 50):
             roll = rng.random()
             if recent and roll < 0.1:
@@ -124,7 +137,15 @@ def test_many_ids_over_a_sliding_window_behave_as_the_model() -> None:
                 digest = rng.getrandbits(63) if roll < 0.9 else rng.getrandbits(8) << 55
                 content, at = rng.getrandbits(32), minute
                 recent.append((digest, content, at))
-            assert seen.offer(digest, content, at) == model.offer(digest, content, at)
+            offers.append((digest, content, at))
+        for start in range(0, len(offers), batch):
+            chunk = offers[start : start + batch]
+            if batch > 1:
+                seen.begin([digest for digest, _, _ in chunk])
+            for digest, content, at in chunk:
+                assert seen.offer(digest, content, at) == model.offer(digest, content, at)
+            if batch > 1:
+                seen.end()
         assert seen.evict_before(minute - 10) == model.evict_before(minute - 10)
         assert len(seen) == len(model.entries)
         recent = recent[-5_000:]
@@ -133,3 +154,40 @@ def test_many_ids_over_a_sliding_window_behave_as_the_model() -> None:
     assert seen.evict_before(MINUTE + 100) == len(model.entries)
     assert len(seen) == 0
     assert all(seen.check(digest, 0) is Seen.NEW for digest, _, _ in recent)
+
+
+def test_a_batch_sees_what_was_counted_before_it_and_within_it() -> None:
+    seen = SeenIds(compact_at=2)
+    seen.offer(1, 10, MINUTE)
+    seen.offer(2, 20, MINUTE)
+    seen.begin([1, 2, 3, 3])  # 1 and 2 are merged into the arrays first
+    assert len(seen) == 2
+    assert seen.offer(1, 10, MINUTE) == DUPLICATE
+    assert seen.offer(2, 21, MINUTE) == CONFLICT
+    assert seen.offer(3, 30, MINUTE) == packed(30, MINUTE)
+    assert seen.offer(3, 30, MINUTE) == DUPLICATE
+    assert seen.check(2, 20) is Seen.DUPLICATE
+    seen.end()
+    assert seen.check(1, 10) is Seen.DUPLICATE and seen.check(4, 1) is Seen.NEW
+
+
+def test_a_million_ids_take_about_16_bytes_each_once_merged() -> None:
+    # The reason for the arrays: a dict of Python ints holds about 120 bytes an id, so a window
+    # of a million ids (three minutes of overload) was 120 MB; merged it is 16 MB.
+    rng = random.Random(5)
+    ids = [rng.getrandbits(63) for _ in range(1_000_000)]
+    tracemalloc.start()
+    try:
+        seen = SeenIds()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            seen.begin(chunk)
+            for digest in chunk:
+                seen.offer(digest, digest & 0xFFFFFFFF, MINUTE)
+            seen.end()
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(seen) == 1_000_000
+    assert held / len(seen) < 25, f"{held / len(seen):.0f} bytes an id"
+    assert peak / len(seen) < 60, f"peak {peak / len(seen):.0f} bytes an id"
