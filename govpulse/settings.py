@@ -113,6 +113,11 @@ class StreamsSettings(BaseModel):
     # Records Faust buffers per stream before it stops fetching (faust's default, 4096 records of
     # hundreds of events each, is gigabytes under overload).
     stream_buffer_records: int = Field(default=64, ge=1)
+    # Records handed from the consumer to the streams per poll (faust's broker_max_poll_records).
+    # Faust stops fetching a partition whose buffer is full but still takes whatever one poll
+    # returned, and unbounded (faust's default) that is everything fetched for every partition:
+    # under overload, 64,000 one-event records waiting as objects in 60 s (docs/performance.md).
+    max_poll_records: int = Field(default=500, ge=1)
     # Bytes fetched per partition and request (aiokafka's max_partition_fetch_bytes). Fetched
     # records wait decompressed in the consumer until taken: at faust's 1 MiB over two dozen
     # partitions that is the biggest part of a catching-up worker's memory. A larger record

@@ -201,6 +201,7 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         broker_heartbeat_interval=streams.heartbeat_interval_s,
         broker_rebalance_timeout=streams.session_timeout_s,
         stream_buffer_maxsize=streams.stream_buffer_records,
+        broker_max_poll_records=streams.max_poll_records,
         consumer_max_fetch_size=streams.fetch_bytes_per_partition,
         # Records are acknowledged by the flush, not by the agents: nothing to wait for on stop.
         stream_wait_empty=False,
