@@ -99,8 +99,8 @@ def raw_ceiling(settings: Settings) -> Rate:
         consumer.close()
 
 
-def db_event_count(settings: Settings) -> int:
-    statement = sql.SQL(
+def _aggregate_sum(settings: Settings) -> sql.Composed:
+    return sql.SQL(
         "SELECT (SELECT coalesce(sum(events), 0) FROM {d})"
         " + (SELECT coalesce(sum(payments), 0) FROM {p})"
         " + (SELECT coalesce(sum(calls), 0) FROM {n}) + (SELECT coalesce(sum(events), 0) FROM {i})"
@@ -112,9 +112,43 @@ def db_event_count(settings: Settings) -> int:
         i=sql.Identifier(settings.namespace, "incident_minute"),
         v=sql.Identifier(settings.namespace, "document_minute"),
     )
-    with psycopg.connect(settings.db.conninfo(), autocommit=True) as conn:
-        row = conn.execute(statement).fetchone()
-    return int(row[0]) if row else 0
+
+
+class DatabaseCounters:
+    """What the workers have written, polled over one connection while a stage runs.
+
+    The polls read `pipeline_health` (one row per wall-clock minute, feed and worker, written in
+    the same transaction as the aggregates), not the aggregate tables: summing those reads every
+    minute row of the namespace, which over a national day is millions of rows four times a
+    second on the two cores the pipeline itself runs on (docs/performance.md, sixth session).
+    `aggregated()` sums the aggregate tables once, to confirm the end.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.connection = psycopg.connect(settings.db.conninfo(), autocommit=True)
+        health = sql.Identifier(settings.namespace, "pipeline_health")
+        self._counted = sql.SQL("SELECT coalesce(sum(counted), 0) FROM {h}").format(h=health)
+        self._events_in = sql.SQL("SELECT coalesce(sum(events_in), 0) FROM {h}").format(h=health)
+        self._aggregated = _aggregate_sum(settings)
+
+    def _one(self, statement: sql.Composed) -> int:
+        row = self.connection.execute(statement).fetchone()
+        return int(row[0]) if row else 0
+
+    def counted(self) -> int:
+        """Events counted into the aggregates, by the health counters."""
+        return self._one(self._counted)
+
+    def events_in(self) -> int:
+        """Events the workers took in: counted, late, invalid or duplicate."""
+        return self._one(self._events_in)
+
+    def aggregated(self) -> int:
+        """Events in the aggregate tables themselves."""
+        return self._one(self._aggregated)
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 @dataclass(frozen=True)
@@ -144,6 +178,7 @@ def pipeline(
 ) -> PipelineResult:
     """(b) Start a worker on pre-loaded topics; time until the database counts every event."""
     worker = start_worker(env, log)
+    counters = DatabaseCounters(settings)
     try:
         started = time.monotonic()
         first_row_at: float | None = None
@@ -152,14 +187,14 @@ def pipeline(
         cpu_at_first_row = 0.0
         counted_at_first_row = 0
         while time.monotonic() - started < timeout_s:
-            counted = db_event_count(settings)
+            counted = counters.counted()
             now = time.monotonic()
             stats = sample(worker.pid)
             if stats:
                 peak, cpu = max(peak, stats.peak_rss_mb), stats.cpu_s
             if counted and first_row_at is None:
                 first_row_at, cpu_at_first_row, counted_at_first_row = now, cpu, counted
-            if counted >= expected_events:
+            if counted >= expected_events and counters.aggregated() >= expected_events:
                 # Measured from the first row: the group join and table recovery are start-up.
                 begin = first_row_at if first_row_at is not None else started
                 # CPU from the first row too: imports and the group join are not per event.
@@ -171,9 +206,10 @@ def pipeline(
                 raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")
             time.sleep(0.25)
         raise TimeoutError(
-            f"the database counted {db_event_count(settings)} of {expected_events} events"
+            f"the database counted {counters.aggregated()} of {expected_events} events"
         )
     finally:
+        counters.close()
         worker.terminate()
         worker.wait(timeout=30)
 
@@ -316,6 +352,7 @@ def overload(
     """
     worker = start_worker(env, log)
     probe_count = ProbeCounter(settings)
+    counters = DatabaseCounters(settings)
     try:
         producer = _one_event_records(settings)
         _wait_until_counting(producer, probe_count)
@@ -337,7 +374,7 @@ def overload(
         produced_at = time.monotonic()
         offered = produced / max(produced_at - began, 1e-3)
         deadline = produced_at + timeout_s
-        while _events_in(settings) < produced + 1:  # + the first probe
+        while counters.events_in() < produced + 1:  # + the first probe
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the worker did not catch up {produced} records")
             if worker.poll() is not None:
@@ -352,6 +389,7 @@ def overload(
         )  # fmt: skip
     finally:
         probe_count.close()
+        counters.close()
         worker.terminate()
         worker.wait(timeout=30)
 
@@ -367,27 +405,24 @@ def _one_event_outgoing(scale: float) -> Iterator[Outgoing]:
             )
 
 
-def _events_in(settings: Settings) -> int:
-    """Events the workers took in, whatever became of them (counted, late, invalid, duplicate)."""
-    statement = sql.SQL("SELECT coalesce(sum(events_in), 0) FROM {h}").format(
-        h=sql.Identifier(settings.namespace, "pipeline_health")
-    )
-    with psycopg.connect(settings.db.conninfo(), autocommit=True) as conn:
-        row = conn.execute(statement).fetchone()
-    return int(row[0]) if row else 0
-
-
 class ProbeCounter:
-    """Counts the probe's calls in the database over one connection (polled every few ms)."""
+    """Counts the probe's calls in the database over one connection (polled every few ms).
+
+    Probes carry wall-clock times, so only the minutes from a minute before this counter was made
+    are read: the primary key starts with the minute, and the poll is an index range instead of
+    a scan of every NDXP row the namespace holds (a national day: about a million, a hundred
+    times a second, competing with the worker it measures).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.connection = psycopg.connect(settings.db.conninfo(), autocommit=True)
+        self.since = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
         self.statement = sql.SQL(
-            "SELECT coalesce(sum(calls), 0) FROM {t} WHERE agency = %s"
+            "SELECT coalesce(sum(calls), 0) FROM {t} WHERE bucket >= %s AND agency = %s"
         ).format(t=sql.Identifier(settings.namespace, "ndxp_minute"))
 
     def __call__(self) -> int:
-        row = self.connection.execute(self.statement, (PROBE_AGENCY,)).fetchone()
+        row = self.connection.execute(self.statement, (self.since, PROBE_AGENCY)).fetchone()
         return int(row[0]) if row else 0
 
     def close(self) -> None:
