@@ -231,6 +231,17 @@ def _probe_event(now: datetime) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class FreshnessResult:
+    delays: list[float]  # of the probes the database counted, in the order they were sent
+    sent: int
+
+    @property
+    def lost(self) -> int:
+        """Probes not counted within the drain's 30 s: reported, never left out silently."""
+        return self.sent - len(self.delays)
+
+
 def freshness(
     settings: Settings,
     env: dict[str, str],
@@ -238,7 +249,7 @@ def freshness(
     seconds: float,
     log: Path,
     probes_per_s: float = 5.0,
-) -> list[float]:
+) -> FreshnessResult:
     """(c) Delays (s) from producing a probe event to the database counting it, under load."""
     from connectors.runner import scale_for_rate
 
@@ -295,7 +306,7 @@ def freshness(
                 delays.append(time.monotonic() - probe_times[len(delays)])
             time.sleep(0.01)
         producer.close()
-        return delays
+        return FreshnessResult(delays, len(probe_times))
     finally:
         stop.set()
         _probe_count.close()

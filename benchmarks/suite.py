@@ -91,7 +91,7 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
         with stage(
             f"(c) freshness at {options.rate:,.0f} events/s for {options.freshness_s:.0f} s"
         ):
-            delays = m.freshness(
+            fresh_result = m.freshness(
                 fresh, worker_env(fresh, options.archive), options.rate, options.freshness_s,
                 work / "freshness-worker.log",
             )  # fmt: skip
@@ -126,9 +126,11 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
             "worker_cpu_share": round(result.worker_cpu_s / result.rate.seconds, 2),
             "worker_peak_mb": round(result.worker_peak_mb),
             "freshness_offered_events_per_s": options.rate,
-            "freshness_p50_s": round(m.median(delays), 3),
-            "freshness_p99_s": round(m.percentile(delays, 0.99), 3),
-            "freshness_probes": len(delays),
+            "freshness_p50_s": round(m.median(fresh_result.delays), 3),
+            "freshness_p99_s": round(m.percentile(fresh_result.delays, 0.99), 3),
+            "freshness_max_s": round(max(fresh_result.delays, default=float("nan")), 3),
+            "freshness_probes": len(fresh_result.delays),
+            "freshness_probes_lost": fresh_result.lost,
             "archive": options.archive,
         }
     except BaseException:

@@ -38,7 +38,8 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     for rate in ("replay_events_per_s", "raw_ceiling_events_per_s", "pipeline_events_per_s"):
         assert figures[rate] > 0, rate
     assert figures["worker_cpu_s"] > 0 and figures["worker_peak_mb"] > 0
-    assert figures["freshness_probes"] > 0
+    assert figures["freshness_probes"] > 0 and figures["freshness_probes_lost"] == 0
+    assert figures["freshness_p99_s"] <= figures["freshness_max_s"]
     assert 0 <= figures["freshness_p50_s"] <= figures["freshness_p99_s"]
     assert not math.isnan(figures["freshness_p99_s"])
     assert figures["archive"] is False and figures["freshness_offered_events_per_s"] == 500
