@@ -123,7 +123,8 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
             "worker_cpu_s": round(result.worker_cpu_s, 1),
             # Holds still on a shared machine where wall time does not (docs/performance.md).
             "events_per_worker_cpu_s": round(result.per_cpu_second.per_second),
-            "worker_cpu_share": round(result.worker_cpu_s / result.rate.seconds, 2),
+            # The CPU it spent from the first row on over that time: start-up is left out, as above.
+            "worker_cpu_share": round(result.per_cpu_second.seconds / result.rate.seconds, 2),
             "worker_peak_mb": round(result.worker_peak_mb),
             "freshness_offered_events_per_s": options.rate,
             "freshness_p50_s": round(m.median(fresh_result.delays), 3),
