@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from benchmarks.process_stats import cpu_seconds, stat_fields
 
 CLASSES = ("postgres", "broker", "worker", "govpulse")
 
@@ -42,11 +42,10 @@ def classify(command_line: str) -> str | None:
 def _read(pid: str) -> tuple[str, float] | None:
     try:
         command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = stat_fields(pid)
     except OSError:  # ended between listing and reading
         return None
-    cpu = (int(stat[11]) + int(stat[12])) / TICKS  # utime + stime
-    return command_line.decode(errors="replace").strip(), cpu
+    return command_line.decode(errors="replace").strip(), cpu_seconds(stat)
 
 
 @dataclass
