@@ -11,7 +11,11 @@ Memory is what decides the layout. A window can hold a million ids (three minute
 6,000 one-event records/s), and as a dict of Python ints each costs about 120 bytes. So ids live
 in two places: the newest in a dict (fast to add and find), the rest in two sorted numpy arrays
 (digest, packed value: 16 bytes an id) that the dict is merged into once it holds `compact_at`
-ids. Searching the arrays one id at a time would cost more than the dict saves, so a record's ids
+ids or a sixteenth of the arrays, whichever is more. Every partition has a window of its own (25
+on a worker holding every partition), so the dict's bound is what decides a worker's memory: at
+32,768 ids a partition, an overload left about 80 MB of ids in dicts; at 4,096 it is at most 11
+MB, and the sixteenth keeps the merges' copying of a large window at a few bytes an id.
+Searching the arrays one id at a time would cost more than the dict saves, so a record's ids
 are searched at once: `begin(digests)` before offering them, `end()` after. Without `begin`, a
 lookup searches the arrays on its own (exact, only slower).
 """
@@ -28,7 +32,8 @@ import numpy as np
 
 _MINUTE_MASK = 0xFFFFFFFF  # a packed value's low 32 bits: the minute (epoch minutes fit 32 bits)
 _NO_MINUTE = 1 << 62  # above every minute: "nothing held"
-COMPACT_AT = 32_768
+COMPACT_AT = 4_096
+COMPACT_FRACTION_SHIFT = 4  # ... or a sixteenth of the ids already merged
 
 
 class Seen(Enum):
@@ -77,7 +82,8 @@ class SeenIds:
 
     def begin(self, digests: Sequence[int]) -> None:
         """Search the arrays for a batch's ids at once; offer and check only these until `end`."""
-        if len(self._recent) >= self._compact_at:
+        recent = len(self._recent)
+        if recent >= self._compact_at and recent >= len(self._digests) >> COMPACT_FRACTION_SHIFT:
             self._compact()
         held = len(self._digests)
         if not held or not digests:

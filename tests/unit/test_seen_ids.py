@@ -1,6 +1,7 @@
 """The counted-id window (`streams.dedupe.SeenIds`) against a plain dict model of its contract.
 
-The window keeps its newest ids in a dict and merges them into sorted arrays past `compact_at`;
+The window keeps its newest ids in a dict and merges them into sorted arrays past `compact_at` (or
+a sixteenth of what the arrays hold);
 the model tests run with a small `compact_at` too, so most lookups go to the arrays, one id at a
 time or a batch at once (`begin`/`end`, as the worker does per record).
 """
@@ -191,3 +192,28 @@ def test_a_million_ids_take_about_16_bytes_each_once_merged() -> None:
     assert len(seen) == 1_000_000
     assert held / len(seen) < 25, f"{held / len(seen):.0f} bytes an id"
     assert peak / len(seen) < 60, f"peak {peak / len(seen):.0f} bytes an id"
+
+
+def test_many_partitions_windows_hold_few_ids_as_python_ints() -> None:
+    # A worker holds one window per partition (25). An overload spread over all of them left
+    # each window just under the old merge point (32,768 ids), so about 80 MB of ids sat in
+    # dicts at about 120 bytes an id; the dict of every window is now bounded by 4,096 ids.
+    rng = random.Random(7)
+    tracemalloc.start()
+    try:
+        windows = [SeenIds() for _ in range(25)]
+        for seen in windows:
+            ids = [rng.getrandbits(63) for _ in range(30_000)]
+            for start in range(0, len(ids), 50):
+                chunk = ids[start : start + 50]
+                seen.begin(chunk)
+                for digest in chunk:
+                    seen.offer(digest, digest & 0xFFFFFFFF, MINUTE)
+                seen.end()
+            del ids
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    total = sum(len(seen) for seen in windows)
+    assert total == 25 * 30_000
+    assert held / total < 40, f"{held / total:.0f} bytes an id"
