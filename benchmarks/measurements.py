@@ -278,6 +278,12 @@ def freshness(
             ),
         )
         load.start()
+
+        def note_counted() -> None:
+            seen = _probe_count() - base
+            while len(delays) < min(seen, len(probe_times)):
+                delays.append(time.monotonic() - probe_times[len(delays)])
+
         interval = 1.0 / probes_per_s
         next_probe = time.monotonic()
         end = time.monotonic() + seconds
@@ -292,19 +298,17 @@ def freshness(
                 producer.flush()
                 probe_times.append(time.monotonic())
                 next_probe += interval
-            seen = _probe_count() - base
-            while len(delays) < min(seen, len(probe_times)):
-                delays.append(time.monotonic() - probe_times[len(delays)])
+            note_counted()
             time.sleep(0.01)
         stop.set()
-        load.join(timeout=30)
-        load_producer.close()
+        # Count the last probes before waiting for the load producer to close: that wait (up to
+        # 30 s) once stood between a probe's arrival and its counting, and read as a 30 s delay.
         drain = time.monotonic() + 30
         while len(delays) < len(probe_times) and time.monotonic() < drain:
-            seen = _probe_count() - base
-            while len(delays) < min(seen, len(probe_times)):
-                delays.append(time.monotonic() - probe_times[len(delays)])
+            note_counted()
             time.sleep(0.01)
+        load.join(timeout=30)
+        load_producer.close()
         producer.close()
         return FreshnessResult(delays, len(probe_times))
     finally:
