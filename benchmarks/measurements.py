@@ -235,6 +235,14 @@ def _probe_event(now: datetime) -> bytes:
 class FreshnessResult:
     delays: list[float]  # of the probes the database counted, in the order they were sent
     sent: int
+    # Events the load producer took during the stage: the load achieved, which a broker slow to
+    # acknowledge holds below the rate asked for (the producer's send blocks on a full buffer).
+    load_events: int = 0
+    seconds: float = 0.0
+
+    @property
+    def load_per_s(self) -> float:
+        return self.load_events / self.seconds if self.seconds else 0.0
 
     @property
     def lost(self) -> int:
@@ -301,6 +309,7 @@ def freshness(
             note_counted()
             time.sleep(0.01)
         stop.set()
+        load_events = sum(load_producer.stats.events.values())
         # Count the last probes before waiting for the load producer to close: that wait (up to
         # 30 s) once stood between a probe's arrival and its counting, and read as a 30 s delay.
         drain = time.monotonic() + 30
@@ -310,7 +319,7 @@ def freshness(
         load.join(timeout=30)
         load_producer.close()
         producer.close()
-        return FreshnessResult(delays, len(probe_times))
+        return FreshnessResult(delays, len(probe_times), load_events, seconds)
     finally:
         stop.set()
         _probe_count.close()

@@ -127,6 +127,7 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
             "worker_cpu_share": round(result.per_cpu_second.seconds / result.rate.seconds, 2),
             "worker_peak_mb": round(result.worker_peak_mb),
             "freshness_offered_events_per_s": options.rate,
+            "freshness_load_events_per_s": round(fresh_result.load_per_s),
             "freshness_p50_s": round(m.median(fresh_result.delays), 3),
             "freshness_p99_s": round(m.percentile(fresh_result.delays, 0.99), 3),
             "freshness_max_s": round(max(fresh_result.delays, default=float("nan")), 3),
