@@ -235,8 +235,9 @@ def _probe_event(now: datetime) -> bytes:
 class FreshnessResult:
     delays: list[float]  # of the probes the database counted, in the order they were sent
     sent: int
-    # Events the load producer took during the stage: the load achieved, which a broker slow to
-    # acknowledge holds below the rate asked for (the producer's send blocks on a full buffer).
+    # Events the load producer handed to the Kafka client during the stage (its batches of the
+    # last 200 ms not yet among them): the load achieved, which a broker slow to acknowledge holds
+    # below the rate asked for (the client's send blocks on a full buffer).
     load_events: int = 0
     seconds: float = 0.0
 
