@@ -43,8 +43,9 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     assert 0 <= figures["freshness_p50_s"] <= figures["freshness_p99_s"]
     assert not math.isnan(figures["freshness_p99_s"])
     assert figures["archive"] is False and figures["freshness_offered_events_per_s"] == 500
-    # What the load producer achieved is measured, not echoed: events it took over the stage.
-    assert 0 < figures["freshness_load_events_per_s"] < 5_000
+    # The load achieved is measured, not echoed: in a 3 s stage the load thread may not have
+    # handed the client a batch yet (0 is a measurement); ten times the rate asked is not.
+    assert 0 <= figures["freshness_load_events_per_s"] < 5_000
     # (e): every offered record reached the worker; memory figures are read, not assumed.
     assert 300 <= figures["overload_records"] <= 300 * 3 + 1
     assert figures["overload_offered_records_per_s"] > 0
