@@ -236,8 +236,9 @@ class FreshnessResult:
     delays: list[float]  # of the probes the database counted, in the order they were sent
     sent: int
     # Events the load producer handed to the Kafka client during the stage (its batches of the
-    # last 200 ms not yet among them): the load achieved, which a broker slow to acknowledge holds
-    # below the rate asked for (the client's send blocks on a full buffer).
+    # last 200 ms not yet among them): the load achieved, below the rate asked for while the
+    # simulators start their first slot (docs/performance.md, seventh session) or the client's
+    # send blocks on a full buffer.
     load_events: int = 0
     seconds: float = 0.0
 

@@ -172,6 +172,16 @@ def test_a_batch_sees_what_was_counted_before_it_and_within_it() -> None:
     assert seen.check(1, 10) is Seen.DUPLICATE and seen.check(4, 1) is Seen.NEW
 
 
+def offer_in_batches(seen: SeenIds, ids: list[int], batch: int) -> None:
+    """Offer `ids` a record of `batch` at a time, as the worker does, all in one minute."""
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        seen.begin(chunk)
+        for digest in chunk:
+            seen.offer(digest, digest & 0xFFFFFFFF, MINUTE)
+        seen.end()
+
+
 def test_a_million_ids_take_about_16_bytes_each_once_merged() -> None:
     # The reason for the arrays: a dict of Python ints holds about 120 bytes an id, so a window
     # of a million ids (three minutes of overload) was 120 MB; merged it is 16 MB.
@@ -180,12 +190,7 @@ def test_a_million_ids_take_about_16_bytes_each_once_merged() -> None:
     tracemalloc.start()
     try:
         seen = SeenIds()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            seen.begin(chunk)
-            for digest in chunk:
-                seen.offer(digest, digest & 0xFFFFFFFF, MINUTE)
-            seen.end()
+        offer_in_batches(seen, ids, 500)
         held, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -203,14 +208,7 @@ def test_many_partitions_windows_hold_few_ids_as_python_ints() -> None:
     try:
         windows = [SeenIds() for _ in range(25)]
         for seen in windows:
-            ids = [rng.getrandbits(63) for _ in range(30_000)]
-            for start in range(0, len(ids), 50):
-                chunk = ids[start : start + 50]
-                seen.begin(chunk)
-                for digest in chunk:
-                    seen.offer(digest, digest & 0xFFFFFFFF, MINUTE)
-                seen.end()
-            del ids
+            offer_in_batches(seen, [rng.getrandbits(63) for _ in range(30_000)], 50)
         held, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
