@@ -10,7 +10,12 @@ import pytest
 
 from connectors.calendar import VIETNAM_TZ
 from connectors.calibration import local_day
-from connectors.feed_simulator import FeedEvent
+from connectors.documents import DocumentSimulator
+from connectors.feed_simulator import FeedEvent, FeedSimulator
+from connectors.lifecycle import StepQueue
+from connectors.ndxp import NdxpSimulator
+from connectors.portal import PortalSimulator
+from connectors.quota import apportion
 from connectors.simulation import SimulationConfig, simulate
 from govpulse.events import DocumentEvent, DossierEvent, IncidentEvent, PaymentEvent
 from govpulse.events.document import DocumentAction
@@ -150,3 +155,31 @@ def test_working_hours_dominate_and_lunch_dips(ten_days: list[FeedEvent]) -> Non
             by_hour[local.hour] += local.weekday() < 5
     assert by_hour[9] > 2 * by_hour[12]  # lunch dip
     assert by_hour[10] > 5 * by_hour[3]  # night
+
+
+@pytest.mark.parametrize("simulator_type", [PortalSimulator, NdxpSimulator, DocumentSimulator])
+def test_a_busy_slot_sends_its_first_events_before_starting_all_its_entities(
+    simulator_type: type[FeedSimulator],
+) -> None:
+    # At the scale of 10k events/s a 15-minute slot starts about a million entities; starting
+    # them all before the first event held a live run's output back for many seconds.
+    simulator = simulator_type(seed=3, scale=50.0)
+    begun = 0
+    begin = simulator.begin
+
+    def counting_begin(when: datetime, queue: StepQueue[object]) -> None:
+        nonlocal begun
+        begun += 1
+        begin(when, queue)
+
+    simulator.begin = counting_begin  # type: ignore[method-assign]
+    start = local_day(2024, 10, 1).replace(hour=9)
+    entities_in_first_slot = next(apportion(simulator.schedule, start, END, simulator.scale))[1]
+    events = simulator.events(start, END)
+    next(events)
+    assert entities_in_first_slot > 10_000
+    assert begun <= 2
+    # And the slot goes on in event-time order, beginning entities as their time comes.
+    times = [event.occurred_at for _, event in itertools.islice(events, 20_000)]
+    assert times == sorted(times)
+    assert 2 < begun < entities_in_first_slot
