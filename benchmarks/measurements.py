@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -261,7 +261,7 @@ def freshness(
     probes_per_s: float = 5.0,
 ) -> FreshnessResult:
     """(c) Delays (s) from producing a probe event to the database counting it, under load."""
-    from connectors.runner import scale_for_rate
+    from connectors.runner import scale_for_rate_from
 
     worker = start_worker(env, log)
     stop = threading.Event()
@@ -272,8 +272,9 @@ def freshness(
         producer = _one_event_records(settings)
         topic_feed = feed("ndxp.transactions").name
         base = _wait_until_counting(producer, _probe_count)
-        feeds = tuple(FEEDS)
-        config = SimulationConfig(seed=7, scale=scale_for_rate(rate, feeds, 1.0), feeds=feeds)
+        load_start = datetime.now(UTC)
+        config = SimulationConfig(seed=7, feeds=tuple(FEEDS))
+        config = replace(config, scale=scale_for_rate_from(rate, config, load_start, 1.0))
         load_producer = BatchingProducer(settings.kafka, settings.namespace)
         load = threading.Thread(
             target=run,
@@ -282,7 +283,7 @@ def freshness(
                 load_producer,
                 config,
                 FaultConfig(silent_agencies=(PROBE_AGENCY,)),
-                RunOptions(duration_s=seconds),
+                RunOptions(start=load_start, duration_s=seconds),
                 SystemClock(),
                 stop,
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -34,7 +35,10 @@ def run_feeds(
     feeds: Annotated[list[str] | None, typer.Argument(help="Feeds to run (default: all).")] = None,
     scale: Annotated[float, typer.Option(help="Volume relative to the whole country (1.0).")] = 1.0,
     rate: Annotated[
-        float | None, typer.Option(help="Target events per wall second; sets the scale.")
+        float | None,
+        typer.Option(
+            help="Events per wall second at the start; sets the scale (the day moves it)."
+        ),
     ] = None,
     seed: Annotated[
         int, typer.Option(help="Random seed: the same seed gives the same events.")
@@ -77,7 +81,7 @@ def run_feeds(
     from connectors.drills import DrillBook
     from connectors.faults import FaultConfig
     from connectors.producer import BatchingProducer
-    from connectors.runner import RunOptions, run, scale_for_rate
+    from connectors.runner import RunOptions, run, scale_for_rate_from
     from connectors.simulation import SimulationConfig
     from govpulse.kafka_admin import ensure_topics
 
@@ -85,11 +89,12 @@ def run_feeds(
     configure_logging(settings.log_level)
     specs = select_feeds(feeds)
     names = tuple(spec.name for spec in specs)
-    if rate is not None:
-        scale = scale_for_rate(rate, names, accelerate)
     clock = SystemClock()
     start_at = _aware(start) if start else clock.now()
     config = SimulationConfig(seed=seed, scale=scale, feeds=names)
+    if rate is not None:
+        config = replace(config, scale=scale_for_rate_from(rate, config, start_at, accelerate))
+        scale = config.scale
     faults = FaultConfig(
         seed=seed,
         duplicate_rate=duplicates,
