@@ -43,9 +43,10 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     assert 0 <= figures["freshness_p50_s"] <= figures["freshness_p99_s"]
     assert not math.isnan(figures["freshness_p99_s"])
     assert figures["archive"] is False and figures["freshness_offered_events_per_s"] == 500
-    # The load achieved is measured, not echoed: in a 3 s stage the load thread may not have
-    # handed the client a batch yet (0 is a measurement); ten times the rate asked is not.
-    assert 0 <= figures["freshness_load_events_per_s"] < 5_000
+    # The load achieved is measured, not echoed, and is near what was asked: its scale comes from
+    # the stage's own start (the day's average offered a quarter to twice the rate by the hour),
+    # and a slot's first events no longer wait for all its entities (the seventh session's 0).
+    assert 250 <= figures["freshness_load_events_per_s"] <= 750
     # (e): every offered record reached the worker; memory figures are read, not assumed.
     assert 300 <= figures["overload_records"] <= 300 * 3 + 1
     assert figures["overload_offered_records_per_s"] > 0
