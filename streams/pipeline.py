@@ -26,6 +26,7 @@ from govpulse.settings import Settings
 from govpulse.topics import FEEDS
 from streams.flow import FlowControl
 from streams.health import health_row, reject_rows
+from streams.heap import HeapTrimmer, glibc_malloc_trim
 from streams.partition import SEEN_MARGIN_MINUTES, PartitionState, Pending
 from streams.processor import FeedProcessor
 from streams.sink import DatabaseSink, FeedBatch, Fenced, SinkUnavailable
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 RETRY_MAX_S = 30.0
 PRUNE_EVERY_S = 60.0
+# streams/heap.py: a trim costs a few ms; an idle worker gives its free heap back within seconds.
+HEAP_TRIM_BUSY_EVERY_S = 60.0
+HEAP_TRIM_IDLE_AFTER_S = 5.0
 OUTAGE_LOG_EVERY_S = 15.0
 
 
@@ -60,6 +64,7 @@ class Pipeline:
     processors: dict[str, FeedProcessor]
     flow: FlowControl
     worker: str
+    heap: HeapTrimmer
     flush_failures: int = 0
     _retry_at: float = 0.0
     _retry_delay: float = 0.5
@@ -156,6 +161,7 @@ class Pipeline:
                               for s in p.states.values()))  # fmt: skip
         self.flow.database_up()
         self._retry_delay = 0.5
+        self.heap.after_flush(time.monotonic(), wrote=bool(taken))
         return result.rows
 
     def _prune_horizons(self) -> dict[tuple[str, int], int]:
@@ -216,8 +222,11 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         name: FeedProcessor(app, spec, settings.namespace, streams, store, flow)
         for name, spec in FEEDS.items()
     }
+    heap = HeapTrimmer(
+        HEAP_TRIM_BUSY_EVERY_S, HEAP_TRIM_IDLE_AFTER_S, glibc_malloc_trim(), time.monotonic()
+    )
     pipeline = Pipeline(app, settings, DatabaseSink(settings.db, settings.namespace),
-                        processors, flow, worker)  # fmt: skip
+                        processors, flow, worker, heap)  # fmt: skip
 
     async def flush() -> None:
         await pipeline.flush_once()
