@@ -26,8 +26,8 @@ RUN groupadd --system --gid 10001 govpulse \
        --shell /usr/sbin/nologin govpulse
 COPY --from=build /opt/govpulse /opt/govpulse
 USER 10001:10001
-# Faust keeps its table data directory under the working directory, so it must be writable; it
-# is rebuilt from the changelog topics, so containers need no volume and scale freely.
+# The worker's state lives in PostgreSQL (docs/stream-state.md) and faust's own directory in a
+# private temporary one, so containers need no volume and scale freely.
 WORKDIR /var/lib/govpulse
 ENTRYPOINT ["govpulse"]
 CMD ["--help"]

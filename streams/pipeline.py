@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,8 +197,13 @@ class Pipeline:
 
 def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     streams = settings.streams
+    # Faust makes a table directory even for in-memory tables, by default in the working
+    # directory: checkouts filled with them (and `govpulse*` package discovery took them in). A
+    # private one (0700, unique) is made instead and removed on shutdown.
+    datadir = tempfile.mkdtemp(prefix=f"{app_id(settings.namespace)}-")
     app = faust.App(
         app_id(settings.namespace),
+        datadir=datadir,
         broker=broker_urls(settings.kafka.bootstrap_servers),
         store="memory://",
         web_enabled=False,
@@ -237,6 +244,7 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     async def on_shutdown(_: Any, *__: Any, **___: Any) -> None:
         await pipeline.final_flush()
         await store.close()
+        shutil.rmtree(datadir, ignore_errors=True)
 
     app.timer(interval=streams.flush_interval_s)(flush)
     # mode's Signal.connect stub wants a keyword-only `signal`; faust passes it as a keyword.
