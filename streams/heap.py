@@ -12,7 +12,6 @@ records keep coming, and once the worker has nothing left to write.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 
 Trim = Callable[[int], int]
@@ -20,11 +19,9 @@ Trim = Callable[[int], int]
 
 def glibc_malloc_trim() -> Trim | None:
     """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-    trim = getattr(libc, "malloc_trim", None)
+    # The process's own symbols, libc's among them: no library search (find_library would run
+    # ldconfig in a subprocess at every worker start).
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
     if trim is None:
         return None
     trim.argtypes = [ctypes.c_size_t]
