@@ -141,8 +141,14 @@ class AggregateEncoder:
         return encode_rows
 
 
+# jsonb's binary form is a version byte (1) and the JSON text: PostgreSQL parses the text either
+# way, but in this form the archive can be copied straight into its jsonb column.
+JSONB_VERSION = 1
+_JSONB_HEAD = struct.Struct("!ib")
+
+
 class ArchiveEncoder:
-    """Archive entries as COPY tuples of (occurred_at, feed, agency, event_id, payload)."""
+    """Archive entries as COPY tuples of (occurred_at, feed, agency, event_id, payload jsonb)."""
 
     def __init__(self) -> None:
         self._texts = _Texts()
@@ -154,7 +160,8 @@ class ArchiveEncoder:
         """The whole COPY stream in pieces of about `CHUNK_TUPLES` entries."""
         parts: list[bytes] = [HEADER]
         append = parts.append
-        head, text, uuid_head, length = self._head.pack, self._texts, self._uuid_head, _LENGTH.pack
+        head, text, uuid_head = self._head.pack, self._texts, self._uuid_head
+        jsonb_head = _JSONB_HEAD.pack
         for feed, entries in feeds:
             feed_field = text(feed)
             for occurred_us, agency, event_id, raw in entries:
@@ -166,7 +173,7 @@ class ArchiveEncoder:
                 append(text(agency))
                 append(uuid_head)
                 append(event_id.bytes)
-                append(length(len(raw)))
-                append(raw)  # already UTF-8 JSON text: text's binary format is its bytes
+                append(jsonb_head(len(raw) + 1, JSONB_VERSION))
+                append(raw)  # already UTF-8 JSON text
         append(TRAILER)
         yield b"".join(parts)
