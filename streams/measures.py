@@ -3,10 +3,17 @@
 For every feed, `contribution(event)` returns the row key dimensions (after bucket and agency),
 the increments of the table's measures in `govpulse.db.tables` order, and one histogram value
 (milliseconds) per histogram column, or None where the event adds nothing to it.
+
+The worker runs `ACCUMULATORS[feed](rows, minute, event)` once per counted event instead: the
+contribution added straight into its row. For NDXP and dossiers (about 98% of the events) it is
+written out by hand, without the contribution's tuples (half the CPU: 0.6 instead of 1.3 µs an
+NDXP event, docs/performance.md); for the rest it is the contribution and the row adder.
+`tests/unit/test_accumulators.py` holds every accumulator to its contribution.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
@@ -23,6 +30,7 @@ from govpulse.events import (
 from govpulse.events.document import DocumentAction
 from govpulse.events.dossier import DossierStatus
 from govpulse.events.payment import PaymentStatus
+from govpulse.histogram import BOUNDS_MS, BUCKETS
 
 
 # A NamedTuple, not a dataclass: one is built per event, and a tuple costs a third as much.
@@ -149,3 +157,78 @@ def row_adder(width: int, histograms: int) -> RowAdder:
     exec(compile(source, f"<row adder {width}+{histograms}>", "exec"), namespace)
     adder: RowAdder = namespace["add"]
     return adder
+
+
+# Rows of one aggregate table: (minute, agency, *dimensions) -> measures then histograms.
+Rows = dict[tuple[Any, ...], list[Any]]
+Accumulate = Callable[[Rows, int, Any], None]
+"""(rows, event minute since the epoch, event) -> None: adds the event's contribution."""
+
+
+def accumulator_from(contribution: Callable[[Event], Contribution], feed: str) -> Accumulate:
+    """The contribution, then the row adder: the reference the hand-written ones must equal."""
+    table = AGGREGATE_TABLES[feed]
+    add = row_adder(len(table.measures), len(table.histograms))
+
+    def accumulate(rows: Rows, minute: int, event: Any) -> None:
+        part = contribution(event)
+        add(rows, (minute, event.agency, *part[0]), part)
+
+    return accumulate
+
+
+# The two below repeat `_ndxp` and `_dossier` above in one step each; keep them in step (the
+# test compares them on a simulated day and on edge cases).
+_SUBMITTED = DossierStatus.SUBMITTED
+_COMPLETED = DossierStatus.COMPLETED
+
+
+def _accumulate_ndxp(rows: Rows, minute: int, event: Any) -> None:
+    latency = event.latency_ms
+    key = (minute, event.agency, event.service, event.provider, event.result.value)
+    row = rows.get(key)
+    if row is None:
+        latencies = [0] * BUCKETS
+        latencies[bisect_left(BOUNDS_MS, latency)] = 1  # histogram.bucket_of, inlined
+        rows[key] = [1, latency, event.bytes, latencies]
+        return
+    row[0] += 1
+    row[1] += latency
+    row[2] += event.bytes
+    row[3][bisect_left(BOUNDS_MS, latency)] += 1
+
+
+def _accumulate_dossier(rows: Rows, minute: int, event: Any) -> None:
+    status = event.status
+    key = (minute, event.agency, event.channel.value, event.mode.value, status.value, event.field)
+    on_time = late = digitised = reused = 0
+    fee = processing_s = 0
+    if status is _SUBMITTED:
+        digitised = 1 if event.digitised else 0
+        reused = 1 if event.data_reused else 0
+        fee = event.fee_vnd
+    elif status is _COMPLETED:
+        occurred_at = event.occurred_at
+        if occurred_at <= event.due_at:
+            on_time = 1
+        else:
+            late = 1
+        processing_s = int((occurred_at - event.submitted_at).total_seconds())
+    row = rows.get(key)
+    if row is None:
+        rows[key] = [1, on_time, late, digitised, reused, fee, processing_s]
+        return
+    row[0] += 1
+    row[1] += on_time
+    row[2] += late
+    row[3] += digitised
+    row[4] += reused
+    row[5] += fee
+    row[6] += processing_s
+
+
+ACCUMULATORS: dict[str, Accumulate] = {
+    feed: accumulator_from(contribution, feed) for feed, contribution in CONTRIBUTIONS.items()
+}
+ACCUMULATORS["ndxp.transactions"] = _accumulate_ndxp
+ACCUMULATORS["portal.dossiers"] = _accumulate_dossier

@@ -23,7 +23,7 @@ from govpulse.topics import FeedSpec
 from streams.admission import EARLIEST_TIMESTAMP, QUICK_CHECKS, AdmissionCheck
 from streams.copy_binary import Archived
 from streams.dedupe import DUPLICATE, Seen, SeenIds, content_digest
-from streams.measures import row_adder
+from streams.measures import Accumulate
 
 # Event times as whole microseconds since the Unix epoch: exact (datetime.timestamp() is a float)
 # and one subtraction per event serves admission, the minute and the archive's COPY value.
@@ -153,7 +153,7 @@ class RecordApplier:
     def __init__(
         self,
         spec: FeedSpec,
-        contribution: Any,
+        accumulate: Accumulate,
         admission: AdmissionCheck,
         limits: Limits,
         validator: ElementValidator[Any] | None = None,
@@ -161,7 +161,7 @@ class RecordApplier:
     ) -> None:
         self.spec = spec
         self.feed = spec.name
-        self.contribution = contribution
+        self.accumulate = accumulate
         self.admission = admission
         self.limits = limits
         self.validator = validator
@@ -169,8 +169,6 @@ class RecordApplier:
         self.quick = QUICK_CHECKS[spec.name]
         table = AGGREGATE_TABLES[spec.name]
         self.width = len(table.measures)
-        self.histograms = len(table.histograms)
-        self.add_row = row_adder(self.width, self.histograms)
 
     def decode(self, value: bytes | None) -> Decoded[Event]:
         return decode(
@@ -204,8 +202,7 @@ class RecordApplier:
         newest = watermark
         pending.events_in += sum(r.events for r in rejected) + len(decoded.events)
         rows = pending.rows
-        add_row = self.add_row
-        contribution = self.contribution
+        accumulate = self.accumulate
         archive = pending.archive if self.archive else None
         pending_seen = pending.seen
         max_minute = pending.seen_max_minute
@@ -246,8 +243,7 @@ class RecordApplier:
                 pending_seen.append(packed)
                 if minute > max_minute:
                     max_minute = minute
-                part = contribution(event)
-                add_row(rows, (minute, event.agency, *part[0]), part)
+                accumulate(rows, minute, event)
                 if archive is not None:
                     archive.append((occurred_us, event.agency, event.event_id, raw))
                 counted += 1

@@ -23,7 +23,7 @@ from govpulse.settings import StreamsSettings
 from govpulse.topics import FeedSpec
 from streams.admission import admission_check
 from streams.flow import FlowControl
-from streams.measures import CONTRIBUTIONS
+from streams.measures import ACCUMULATORS
 from streams.partition import SEEN_MARGIN_MINUTES, Limits, PartitionState, RecordApplier
 from streams.side_channels import dead_letter, late_batches
 from streams.sink import SinkUnavailable
@@ -73,7 +73,7 @@ class FeedProcessor:
             max_future_s=settings.max_future_s,
         )
         self.applier = RecordApplier(
-            spec, CONTRIBUTIONS[spec.name], admission_check(spec.name), limits,
+            spec, ACCUMULATORS[spec.name], admission_check(spec.name), limits,
             validator=validator or fast_validator(spec.model), archive=settings.archive_raw,
         )  # fmt: skip
         self.states: dict[int, PartitionState] = {}

@@ -25,7 +25,7 @@ from govpulse.events import NdxpTransaction
 from govpulse.settings import Settings
 from govpulse.topics import feed
 from streams.admission import admission_check
-from streams.measures import CONTRIBUTIONS
+from streams.measures import ACCUMULATORS
 from streams.partition import Limits, RecordApplier
 from streams.sink import DatabaseSink, FeedBatch
 from streams.state_store import StateStore
@@ -50,7 +50,7 @@ def applier() -> RecordApplier:
     spec = feed(FEED)
     limits = Limits(max_record_bytes=1_000_000, max_record_events=1_000, grace_minutes=60,
                     max_future_s=300)  # fmt: skip
-    return RecordApplier(spec, CONTRIBUTIONS[FEED], admission_check(FEED), limits)
+    return RecordApplier(spec, ACCUMULATORS[FEED], admission_check(FEED), limits)
 
 
 async def flush(settings: Settings, records: dict[int, list[bytes]]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from govpulse.events import Event, NdxpTransaction
 from govpulse.topics import feed
 from streams.admission import admission_check
 from streams.dedupe import Seen, SeenIds, pack, unpack
-from streams.measures import CONTRIBUTIONS
+from streams.measures import ACCUMULATORS
 from streams.partition import Limits, PartitionState, RecordApplier
 from streams.side_channels import dead_letter, late_batches
 
@@ -83,7 +83,7 @@ def applier(**limits: int) -> RecordApplier:
     spec = feed("ndxp.transactions")
     values = {"max_record_bytes": 1_000_000, "max_record_events": 1_000, "grace_minutes": 60,
               "max_future_s": 300} | limits  # fmt: skip
-    return RecordApplier(spec, CONTRIBUTIONS[spec.name], admission_check(spec.name),
+    return RecordApplier(spec, ACCUMULATORS[spec.name], admission_check(spec.name),
                          Limits(**values))  # fmt: skip
 
 
