@@ -144,36 +144,40 @@ class AggregateEncoder:
 # jsonb's binary form is a version byte (1) and the JSON text: PostgreSQL parses the text either
 # way, but in this form the archive can be copied straight into its jsonb column.
 JSONB_VERSION = 1
-_JSONB_HEAD = struct.Struct("!ib")
+
+# The archive's COPY column order: the two text columns first, so that a tuple is the same
+# prefix for every event of a feed and agency, then one packed struct and the payload.
+ARCHIVE_COLUMNS = ("feed", "agency", "occurred_at", "event_id", "payload")
+_ARCHIVE_FIELDS = struct.Struct("!h")
+# occurred_at (length 8, int64), event_id (length 16, 16 bytes), payload's length and version.
+_ARCHIVE_TAIL = struct.Struct("!iqi16sib")
 
 
 class ArchiveEncoder:
-    """Archive entries as COPY tuples of (occurred_at, feed, agency, event_id, payload jsonb)."""
+    """Archive entries as COPY tuples in `ARCHIVE_COLUMNS` order (payload as jsonb)."""
 
     def __init__(self) -> None:
         self._texts = _Texts()
-        # Field count 5, then occurred_at's length and value.
-        self._head = struct.Struct("!hiq")
-        self._uuid_head = _LENGTH.pack(16)
 
     def chunks(self, feeds: Iterable[tuple[str, Iterable[Archived]]]) -> Iterator[bytes]:
         """The whole COPY stream in pieces of about `CHUNK_TUPLES` entries."""
         parts: list[bytes] = [HEADER]
         append = parts.append
-        head, text, uuid_head = self._head.pack, self._texts, self._uuid_head
-        jsonb_head = _JSONB_HEAD.pack
+        tail, text = _ARCHIVE_TAIL.pack, self._texts
+        fields = _ARCHIVE_FIELDS.pack(len(ARCHIVE_COLUMNS))
         for feed, entries in feeds:
-            feed_field = text(feed)
+            feed_field = fields + text(feed)
+            prefixes: dict[str, bytes] = {}  # the tuple's first two fields, by agency
             for occurred_us, agency, event_id, raw in entries:
-                if len(parts) >= 7 * CHUNK_TUPLES:
+                if len(parts) >= 3 * CHUNK_TUPLES:
                     yield b"".join(parts)
                     parts.clear()
-                append(head(5, 8, occurred_us - _PG_EPOCH_US))
-                append(feed_field)
-                append(text(agency))
-                append(uuid_head)
-                append(event_id.bytes)
-                append(jsonb_head(len(raw) + 1, JSONB_VERSION))
+                prefix = prefixes.get(agency)
+                if prefix is None:
+                    prefix = prefixes[agency] = feed_field + text(agency)
+                append(prefix)
+                append(tail(8, occurred_us - _PG_EPOCH_US, 16, event_id.bytes,
+                            len(raw) + 1, JSONB_VERSION))  # fmt: skip
                 append(raw)  # already UTF-8 JSON text
         append(TRAILER)
         yield b"".join(parts)

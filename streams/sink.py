@@ -30,7 +30,7 @@ from govpulse.db.tables import (
     AggregateTable,
 )
 from govpulse.settings import DatabaseSettings
-from streams.copy_binary import AggregateEncoder, Archived, ArchiveEncoder
+from streams.copy_binary import ARCHIVE_COLUMNS, AggregateEncoder, Archived, ArchiveEncoder
 from streams.dedupe import pack
 from streams.health import health_statement, rejects_statement
 from streams.partition import MICROSECOND, UNIX_EPOCH, Pending, RowKey, add_into
@@ -128,18 +128,18 @@ class Statements:
         }
         # The archive is copied straight into its table: staging it and inserting with ON
         # CONFLICT cost PostgreSQL 40% more per event (docs/performance.md, ninth session).
-        self.copy_raw = sql.SQL(
-            "COPY {raw} (occurred_at, feed, agency, event_id, payload) FROM STDIN (FORMAT BINARY)"
-        ).format(raw=sql.Identifier(schema, "raw_events"))
+        archive_columns = sql.SQL(", ").join(map(sql.Identifier, ARCHIVE_COLUMNS))
+        self.copy_raw = sql.SQL("COPY {raw} ({columns}) FROM STDIN (FORMAT BINARY)").format(
+            raw=sql.Identifier(schema, "raw_events"), columns=archive_columns
+        )
         # Only when that finds an event already archived (see DatabaseSink._copy_archive).
         self.stage_raw = sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS stage_raw_events (occurred_at timestamptz, "
             "feed text, agency text, event_id uuid, payload jsonb) ON COMMIT DELETE ROWS"
         )
         self.copy_staged_raw = sql.SQL(
-            "COPY stage_raw_events (occurred_at, feed, agency, event_id, payload) "
-            "FROM STDIN (FORMAT BINARY)"
-        )
+            "COPY stage_raw_events ({columns}) FROM STDIN (FORMAT BINARY)"
+        ).format(columns=archive_columns)
         self.merge_raw = sql.SQL(
             "INSERT INTO {raw} (occurred_at, feed, agency, event_id, payload) "
             "SELECT occurred_at, feed, agency, event_id, payload FROM stage_raw_events "

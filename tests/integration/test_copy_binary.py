@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from govpulse import histogram
 from govpulse.db.tables import AGGREGATE_TABLES, INTEGER_DIMENSIONS, AggregateTable
 from govpulse.settings import Settings
-from streams.copy_binary import CHUNK_TUPLES, AggregateEncoder, ArchiveEncoder
+from streams.copy_binary import ARCHIVE_COLUMNS, CHUNK_TUPLES, AggregateEncoder, ArchiveEncoder
 from streams.partition import MICROSECOND, UNIX_EPOCH
 
 pytestmark = pytest.mark.postgres
@@ -128,17 +128,21 @@ def test_archive_entries_equal_psycopgs_own(pg_settings: Settings) -> None:
         "CREATE TEMP TABLE {s} (occurred_at timestamptz, feed text, agency text, "
         "event_id uuid, payload jsonb)"
     )
-    copy_into = "COPY {s} (occurred_at, feed, agency, event_id, payload) FROM STDIN (FORMAT BINARY)"
+    copy_into = "COPY {s} ({c}) FROM STDIN (FORMAT BINARY)"
+    theirs_columns = sql.SQL("occurred_at, feed, agency, event_id, payload")
+    our_columns = sql.SQL(", ").join(map(sql.Identifier, ARCHIVE_COLUMNS))
     with psycopg.connect(pg_settings.db.conninfo()) as conn:
         for name in ("theirs", "ours"):
             conn.execute(sql.SQL(create).format(s=sql.Identifier(name)))
-        with conn.cursor().copy(sql.SQL(copy_into).format(s=sql.Identifier("theirs"))) as copy:
+        theirs = sql.SQL(copy_into).format(s=sql.Identifier("theirs"), c=theirs_columns)
+        with conn.cursor().copy(theirs) as copy:
             copy.set_types(["timestamptz", "text", "text", "uuid", "jsonb"])
             for feed, items in feeds:
                 for occurred_at, agency, event_id, raw in items:
                     payload = Jsonb(raw.decode(), dumps=str)  # the text as it is, not re-dumped
                     copy.write_row((occurred_at, feed, agency, event_id, payload))
-        with conn.cursor().copy(sql.SQL(copy_into).format(s=sql.Identifier("ours"))) as copy:
+        ours = sql.SQL(copy_into).format(s=sql.Identifier("ours"), c=our_columns)
+        with conn.cursor().copy(ours) as copy:
             # The worker hands the encoder event times as it derives them: exact microseconds.
             as_worker = [
                 (feed, [((at - UNIX_EPOCH) // MICROSECOND, agency, event_id, raw)
