@@ -227,8 +227,11 @@ def _accumulate_dossier(rows: Rows, minute: int, event: Any) -> None:
     row[6] += processing_s
 
 
-ACCUMULATORS: dict[str, Accumulate] = {
-    feed: accumulator_from(contribution, feed) for feed, contribution in CONTRIBUTIONS.items()
+_BY_HAND: dict[str, Accumulate] = {
+    "ndxp.transactions": _accumulate_ndxp,
+    "portal.dossiers": _accumulate_dossier,
 }
-ACCUMULATORS["ndxp.transactions"] = _accumulate_ndxp
-ACCUMULATORS["portal.dossiers"] = _accumulate_dossier
+ACCUMULATORS: dict[str, Accumulate] = {
+    feed: _BY_HAND.get(feed) or accumulator_from(contribution, feed)
+    for feed, contribution in CONTRIBUTIONS.items()
+}

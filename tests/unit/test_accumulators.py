@@ -20,7 +20,6 @@ from govpulse.db.tables import AGGREGATE_TABLES
 from govpulse.events import DossierEvent, Event, NdxpTransaction
 from govpulse.events.dossier import DossierStatus
 from govpulse.fast_contracts import fast_validator
-from govpulse.topics import feed as feed_spec
 from streams.measures import ACCUMULATORS, CONTRIBUTIONS, accumulator_from
 
 START = local_day(2024, 10, 1).replace(hour=7)
@@ -88,4 +87,3 @@ def test_the_accumulator_adds_what_the_contribution_says(name: str) -> None:
     assert all(type(v) is int for row in rows.values() for v in row[:width])
     lists = [id(h) for row in rows.values() for h in row[width:]]
     assert len(lists) == len(set(lists))
-    assert feed_spec(name).name == name
