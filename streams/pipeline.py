@@ -43,6 +43,9 @@ PRUNE_EVERY_S = 60.0
 HEAP_TRIM_BUSY_EVERY_S = 60.0
 HEAP_TRIM_IDLE_AFTER_S = 5.0
 OUTAGE_LOG_EVERY_S = 15.0
+# How soon a newly assigned partition's position is checked against the database's offset
+# (FeedProcessor.align_positions); once checked, a partition costs a set lookup per call.
+ALIGN_POSITIONS_EVERY_S = 1.0
 
 
 def app_id(namespace: str) -> str:
@@ -238,6 +241,10 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     async def flush() -> None:
         await pipeline.flush_once()
 
+    async def align_positions() -> None:
+        for processor in processors.values():
+            await processor.align_positions()
+
     async def on_revoked(_: Any, *args: Any, **__: Any) -> None:
         pipeline.on_revoked(set(args[0]))
 
@@ -247,6 +254,7 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         shutil.rmtree(datadir, ignore_errors=True)
 
     app.timer(interval=streams.flush_interval_s)(flush)
+    app.timer(interval=ALIGN_POSITIONS_EVERY_S)(align_positions)
     # mode's Signal.connect stub wants a keyword-only `signal`; faust passes it as a keyword.
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
     app.on_before_shutdown.connect(cast(Any, on_shutdown))

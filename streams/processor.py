@@ -79,6 +79,7 @@ class FeedProcessor:
         self.states: dict[int, PartitionState] = {}
         self.position: dict[int, int] = {}  # partition -> next offset this worker will read
         self._seek_checked: set[int] = set()
+        self._assignments = 0  # bumped when partitions go: a check begun before is void
         self._records = 0
         app.agent(self.topic, name=f"process-{spec.name}")(self.process)
 
@@ -102,7 +103,7 @@ class FeedProcessor:
                 # Kafka's committed offset was ahead of the database (a dropped batch, a fenced
                 # flush): read the gap again. Once only: a gap that Kafka no longer holds (expired
                 # by retention) is accepted rather than sought forever.
-                log.info(
+                log.warning(
                     "%s[%d]: rewinding from %d to the database's offset %d",
                     self.topic_name, partition, offset, state.next_offset,
                 )  # fmt: skip
@@ -131,6 +132,46 @@ class FeedProcessor:
         if self._records % EVICT_EVERY_RECORDS == 0:
             self.evict()
 
+    async def align_positions(self) -> None:
+        """Send partitions whose committed offset is ahead of the database back to its offset.
+
+        Kafka's committed offset passes the database's when the database loses what it had (a
+        namespace's schema re-created, a restore from an older backup). `handle` checks on the
+        first record a partition delivers, but a partition with nothing after its committed
+        offset delivers none, and the gap would wait for the next event. So each assigned
+        partition's position is also checked here, once, after faust has sought it to the
+        committed offset (at the end of a rebalance).
+        """
+        if self.app.rebalancing:
+            return
+        consumer = self.app.consumer
+        try:
+            unchecked = [
+                tp for tp in consumer.assignment()
+                if tp.topic == self.topic_name and tp.partition not in self._seek_checked
+            ]  # fmt: skip
+        except Exception:  # not started or stopping: the next call checks
+            return
+        for tp in unchecked:
+            assignments = self._assignments
+            try:
+                position = await consumer.position(tp)
+            except Exception as exc:  # revoked meanwhile, or the consumer is stopping
+                log.debug("%s: no position yet (%s)", tp, exc)
+                continue
+            if position is None or assignments != self._assignments:
+                continue
+            state = self.states.get(tp.partition) or await self._load(tp.partition)
+            if assignments != self._assignments or tp.partition in self._seek_checked:
+                continue  # revoked, or a record arrived and `handle` checked it meanwhile
+            self._seek_checked.add(tp.partition)
+            if position > state.next_offset:
+                log.warning(
+                    "%s[%d]: the committed offset %d is ahead of the database's %d; reading "
+                    "the gap again", self.topic_name, tp.partition, position, state.next_offset,
+                )  # fmt: skip
+                await consumer.seek(tp, state.next_offset)
+
     async def _load(self, partition: int) -> PartitionState:
         delay = 0.5
         while True:
@@ -142,8 +183,9 @@ class FeedProcessor:
                 self.flow.database_down(str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LOAD_RETRY_MAX_S)
-        self.states[partition] = state
-        return state
+        # Two loads can overlap (a record and `align_positions`): the first one stands, since
+        # records may already have been applied to it.
+        return self.states.setdefault(partition, state)
 
     def evict(self) -> None:
         """Forget ids that no event inside the grace window can repeat any more."""
@@ -154,6 +196,7 @@ class FeedProcessor:
     def forget(self, partitions: set[int]) -> None:
         """Drop partitions that moved away or were fenced: their unwritten records stay unacked,
         and whoever owns the partition reads them again from the database's offset."""
+        self._assignments += 1
         for partition in partitions:
             state = self.states.pop(partition, None)
             if state is not None:
