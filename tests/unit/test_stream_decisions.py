@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -18,7 +19,7 @@ from govpulse.topics import feed
 from streams.admission import admission_check
 from streams.dedupe import Seen, SeenIds, pack, unpack
 from streams.measures import ACCUMULATORS
-from streams.partition import Limits, PartitionState, RecordApplier
+from streams.partition import Limits, PartitionState, RecordApplier, epoch_in
 from streams.side_channels import dead_letter, late_batches
 
 START = local_day(2024, 10, 1).replace(hour=9)
@@ -189,3 +190,46 @@ def test_event_time_is_exact_to_the_microsecond_for_minute_archive_and_future_li
     first_minute = int(datetime(2024, 10, 1, 1, 59, tzinfo=UTC).timestamp()) // 60
     assert min(row_key[0] for row_key in state.pending.rows) == first_minute
     assert state.pending.last_event_at == latest
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        timezone(timedelta(hours=7)),
+        UTC,
+        timezone(-timedelta(hours=3, minutes=30)),
+        ZoneInfo("America/New_York"),  # daylight saving time: the UTC epoch must be used
+    ],
+    ids=["+07:00", "UTC", "-03:30", "New_York"],
+)
+def test_the_epoch_for_a_zone_gives_exact_microseconds(zone: tzinfo) -> None:
+    epoch, microsecond = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+    # Around New York's spring-forward and fall-back hours, and a leap day.
+    starts = [datetime(2024, 3, 10, 6, tzinfo=UTC), datetime(2024, 11, 3, 5, tzinfo=UTC),
+              datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC)]  # fmt: skip
+    for start in starts:
+        for step in range(0, 180, 7):
+            moment = start + timedelta(minutes=step, microseconds=step)
+            local = moment.astimezone(zone)
+            exact = (moment - epoch) // microsecond
+            assert (local - epoch_in(local.tzinfo)) // microsecond == exact
+
+
+def test_a_record_mixing_time_zones_keeps_every_event_time_exact() -> None:
+    events = one_agency(ndxp(400))[:4]
+    assert len(events) == 4
+    key = events[0].agency.encode()
+    zones = [timezone(timedelta(hours=7)), UTC, timezone(timedelta(hours=7)),
+             timezone(-timedelta(hours=3, minutes=30))]  # fmt: skip
+    moment = datetime(2024, 10, 1, 1, 2, 3, 456_789, tzinfo=UTC)
+    timed = [
+        changed(event, occurred_at=(moment + timedelta(seconds=i)).astimezone(zone))
+        for i, (event, zone) in enumerate(zip(events, zones, strict=True))
+    ]
+    state = fresh()
+    outcome = applier().apply(state, key, encode_events(NdxpTransaction, timed), 0, NOW_S)
+    assert outcome.rejected == []
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert [entry[0] for entry in state.pending.archive] == [
+        (moment + timedelta(seconds=i) - epoch) // timedelta(microseconds=1) for i in range(4)
+    ]
