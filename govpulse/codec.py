@@ -142,12 +142,14 @@ def decode(
     events: list[E] = []
     raws: list[bytes] = []
     rejected: list[Rejected] = []
-    elements_raw = [bytes(element) for element in elements]
+    elements_raw = list(map(bytes, elements))
     batch = getattr(validate, "batch", None)
     if batch is not None:
         # A validator that reads the whole array at once (see govpulse.fast_contracts).
-        for index, (raw, result) in enumerate(zip(elements_raw, batch(value, elements_raw),
-                                                  strict=True)):  # fmt: skip
+        results, all_events = batch(value, elements_raw)
+        if all_events:
+            return Decoded(results, elements_raw, [])
+        for index, (raw, result) in enumerate(zip(elements_raw, results, strict=True)):
             if isinstance(result, InvalidEvent):
                 rejected.append(Rejected(result.reason, result.detail, raw, index))
             else:

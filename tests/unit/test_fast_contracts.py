@@ -113,3 +113,22 @@ def test_valid_batches_take_the_fast_path() -> None:
     decoded = decode(model, orjson.dumps(items), validator=fast_validator(model))
     assert not decoded.rejected
     assert all(type(e).__name__ == "FastNdxpTransaction" for e in decoded.events)
+
+
+@pytest.mark.parametrize("name", list(FEEDS))
+def test_a_well_typed_element_failing_a_check_is_rejected_alone(name: str) -> None:
+    # The whole array decodes as structs, so the check fails after decoding, in the loop that
+    # otherwise returns every element as an event: the rest must still be events, in order.
+    model = FEEDS[name].model
+    items = [orjson.loads(raw) for raw in CORPUS[name][:12]]
+    items[5] = {**items[5], "agency": "ZZ ZZ"}  # a string, as the struct wants; not a code
+    raws = [orjson.dumps(item) for item in items]
+    decoded = decode(model, b"[" + b",".join(raws) + b"]", validator=fast_validator(model))
+    assert [(r.reason, r.index, r.payload) for r in decoded.rejected] == [
+        ("invalid_event", 5, raws[5])
+    ]
+    assert decoded.raws == raws[:5] + raws[6:]
+    assert [e.event_id for e in decoded.events] == [
+        model.model_validate_json(raw).event_id for raw in raws[:5] + raws[6:]
+    ]
+    assert all(type(e).__name__.startswith("Fast") for e in decoded.events)
