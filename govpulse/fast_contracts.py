@@ -29,6 +29,7 @@ import msgspec
 from pydantic import AfterValidator, AwareDatetime, BaseModel, StringConstraints
 
 from govpulse.codec import ElementValidator, InvalidEvent, strict_validator
+from govpulse.events.base import HighCardinality
 
 Check = Callable[[Any], None]
 
@@ -52,7 +53,7 @@ def _bounds(metadata: list[Any]) -> dict[str, Any]:
             meta["max_length"] = item.max_length
         elif isinstance(item, annotated_types.MinLen):
             meta["min_length"] = item.min_length
-        elif isinstance(item, (StringConstraints, AfterValidator)):
+        elif isinstance(item, (StringConstraints, AfterValidator, HighCardinality)):
             continue
         else:
             raise Underivable(f"constraint {item!r}")
@@ -104,7 +105,8 @@ class _Field:
                 return str
             kind, pattern = _string(constraints[0])
             if pattern is not None:
-                self.checks.append(_pattern_check(pattern))
+                recurs = not any(isinstance(m, HighCardinality) for m in metadata)
+                self.checks.append(PatternCheck(pattern, memoize=recurs))
             return kind
         if annotation is int or annotation is bool or annotation is uuid.UUID:
             meta = _bounds(metadata)
@@ -143,23 +145,23 @@ def _each(check: Check) -> Check:
 
 
 class PatternCheck:
-    """A string pattern; the generated checker remembers the distinct values that matched."""
+    """A string pattern; unless `memoize` is off, the generated checker remembers the distinct
+    values that matched."""
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
+    def __init__(self, pattern: re.Pattern[str], memoize: bool = True) -> None:
         self.pattern = pattern
+        self.memoize = memoize
 
     def __call__(self, value: str) -> None:
         if self.pattern.fullmatch(value) is None:
             raise ValueError(f"string does not match {self.pattern.pattern!r}")
 
 
-def _pattern_check(pattern: re.Pattern[str]) -> Check:
-    return PatternCheck(pattern)
-
-
 # Codes (agencies, services) repeat endlessly: each distinct value is matched once, and an
 # offset-only time check runs once per time zone. Memos are cleared when full, so hostile unique
-# strings cost memory only up to this bound.
+# strings cost memory only up to this bound. Fields marked `HighCardinality` (an entity's own id)
+# get no memo: filled to this bound one held about 7 MB, for few hits (a dossier id: a third of
+# an hour's checks; the CPU of an hour's non-NDXP events moved by less than 1% without them).
 MEMO_SIZE = 65_536
 
 
@@ -175,7 +177,9 @@ def compile_checker(checks: list[tuple[str, Check]]) -> Callable[[Any], Any]:
         function, memo = f"check{number}", f"memo{number}"
         namespace[function] = check
         value = f"event.{name}" if name else "event"
-        if isinstance(check, PatternCheck) or getattr(check, "offset_only", False):
+        if (isinstance(check, PatternCheck) and check.memoize) or getattr(
+            check, "offset_only", False
+        ):
             namespace[memo] = set()
             key = "v" if isinstance(check, PatternCheck) else "v.tzinfo"
             lines += [

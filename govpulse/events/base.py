@@ -16,6 +16,20 @@ Identifier = Annotated[
 ]
 
 
+class HighCardinality:
+    """Marks a field with about as many distinct values as events: an entity's own id, repeated
+    only by the few lifecycle steps of that entity, not a code that recurs in every minute.
+
+    Validation is unchanged; a validator that remembers the values it has already checked
+    (`govpulse.fast_contracts`) does not remember these: the memo would fill to its bound
+    (about 7 MB a field) for a third of the checks at most.
+    """
+
+
+EntityId = Annotated[Identifier, HighCardinality()]
+"""An identifier of one dossier, payment, document or incident: same rules as `Identifier`."""
+
+
 def _no_naive_or_odd_offsets(value: AwareDatetime) -> AwareDatetime:
     offset = value.utcoffset()
     # Whole minutes only: feeds carry UTC or Vietnam time (UTC+7); seconds offsets are corrupt data.

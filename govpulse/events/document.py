@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from govpulse.events.base import AgencyCode, Event, EventTime, Identifier
+from govpulse.events.base import AgencyCode, EntityId, Event, EventTime, Identifier
 
 
 class DocumentAction(StrEnum):
@@ -31,7 +31,7 @@ class DocumentEvent(Event):
     """A document sent (`agency` = sender) or one of its deliveries (`agency` = receiver)."""
 
     schema_version: Literal[1] = 1
-    document_id: Identifier
+    document_id: EntityId
     action: DocumentAction
     sender: AgencyCode
     receivers: tuple[AgencyCode, ...] = Field(default=(), max_length=500)

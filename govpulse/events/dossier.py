@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from govpulse.events.base import Event, EventTime, Identifier
+from govpulse.events.base import EntityId, Event, EventTime, Identifier
 
 
 class DossierStatus(StrEnum):
@@ -68,7 +68,7 @@ class DossierEvent(Event):
     """One status change of one dossier; every event of a dossier repeats its descriptive fields."""
 
     schema_version: Literal[1] = 1
-    dossier_id: Identifier
+    dossier_id: EntityId
     procedure: Identifier
     field: Identifier
     status: DossierStatus

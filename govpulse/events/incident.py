@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from govpulse.events.base import Event, EventTime, Identifier
+from govpulse.events.base import EntityId, Event, EventTime, Identifier
 
 
 class IncidentStage(StrEnum):
@@ -41,7 +41,7 @@ class IncidentEvent(Event):
     """One lifecycle step of one incident; every step repeats the incident's description."""
 
     schema_version: Literal[1] = 1
-    incident_id: Identifier
+    incident_id: EntityId
     stage: IncidentStage
     category: IncidentCategory
     severity: Severity

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from govpulse.events.base import Event, Identifier
+from govpulse.events.base import EntityId, Event, Identifier
 
 
 class PaymentStatus(StrEnum):
@@ -19,8 +19,8 @@ class PaymentEvent(Event):
     """One payment attempt; `dossier_id` refers to a dossier of `portal.dossiers`."""
 
     schema_version: Literal[1] = 1
-    payment_id: Identifier
-    dossier_id: Identifier
+    payment_id: EntityId
+    dossier_id: EntityId
     procedure: Identifier
     amount_vnd: int = Field(gt=0, le=10_000_000_000)
     payment_channel: Identifier

@@ -11,6 +11,7 @@ import pytest
 from connectors.calibration import local_day
 from connectors.simulation import SimulationConfig, simulate
 from govpulse.codec import InvalidEvent, decode, strict_validator
+from govpulse.events.base import HighCardinality
 from govpulse.fast_contracts import FastValidator, derive, fast_validator
 from govpulse.topics import FEEDS
 
@@ -132,3 +133,36 @@ def test_a_well_typed_element_failing_a_check_is_rejected_alone(name: str) -> No
         model.model_validate_json(raw).event_id for raw in raws[:5] + raws[6:]
     ]
     assert all(type(e).__name__.startswith("Fast") for e in decoded.events)
+
+
+# An entity's own id is new in nearly every event; codes recur (design of the checker's memos).
+ENTITY_IDS = {
+    "ndxp.transactions": set(),
+    "portal.dossiers": {"dossier_id"},
+    "portal.payments": {"payment_id", "dossier_id"},
+    "vdxp.documents": {"document_id"},
+    "cyber.incidents": {"incident_id"},
+}
+
+
+@pytest.mark.parametrize("name", list(FEEDS))
+def test_codes_are_remembered_and_entity_ids_are_not(name: str) -> None:
+    model = FEEDS[name].model
+    marked = {
+        field
+        for field, info in model.model_fields.items()
+        if any(isinstance(item, HighCardinality) for item in info.metadata)
+    }
+    assert marked == ENTITY_IDS[name]
+    validator = FastValidator(model)  # its own memos, not the cached validator's
+    reference = strict_validator(model)
+    events = [validator(raw) for raw in CORPUS[name] if outcome(reference, raw)[0] == "valid"]
+    assert len(events) > 100
+    memos = [v for k, v in validator._checked.__globals__.items() if k.startswith("memo")]
+    remembered = set().union(*memos)
+    assert {event.agency for event in events} <= remembered
+    for field in marked:
+        # The simulated ids; the corpus's hostile strings also went through the code fields.
+        values = {getattr(event, field) for event in events} - set(map(str, HOSTILE_VALUES))
+        assert len(values) > 10  # the simulated ids, many distinct ones
+        assert not values & remembered, field
