@@ -160,8 +160,8 @@ class PatternCheck:
 # Codes (agencies, services) repeat endlessly: each distinct value is matched once, and an
 # offset-only time check runs once per time zone. Memos are cleared when full, so hostile unique
 # strings cost memory only up to this bound. Fields marked `HighCardinality` (an entity's own id)
-# get no memo: filled to this bound one held about 7 MB, for few hits (a dossier id: a third of
-# an hour's checks; the CPU of an hour's non-NDXP events moved by less than 1% without them).
+# get no memo: filled to this bound one held about 7 MB, for few hits (an hour's dossier ids: one
+# check in three, payment ids none; the CPU of an hour's non-NDXP events moved by less than 1%).
 MEMO_SIZE = 65_536
 
 

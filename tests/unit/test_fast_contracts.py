@@ -135,7 +135,8 @@ def test_a_well_typed_element_failing_a_check_is_rejected_alone(name: str) -> No
     assert all(type(e).__name__.startswith("Fast") for e in decoded.events)
 
 
-# An entity's own id is new in nearly every event; codes recur (design of the checker's memos).
+# An entity's own id recurs only over that entity's few lifecycle steps; codes recur everywhere,
+# so only codes are worth the checker's memos.
 ENTITY_IDS = {
     "ndxp.transactions": set(),
     "portal.dossiers": {"dossier_id"},
