@@ -42,6 +42,12 @@ from govpulse.events.ndxp import NdxpResult
 from govpulse.recording import event_time_ms
 from govpulse.settings import Settings
 from govpulse.topics import FEEDS, feed
+from streams.heap import HEAP_TRIM_IDLE_AFTER_S
+from streams.partition import SEEN_MARGIN_MINUTES
+
+# What the overload stage waits after the database has counted its events before sampling: the
+# worker's idle release (HEAP_TRIM_IDLE_AFTER_S) has run by then, with a flush or two to spare.
+IDLE_SETTLE_S = HEAP_TRIM_IDLE_AFTER_S + 3
 
 # A real agency (workers refuse unknown codes), silenced in the load, so its rows are the probe's.
 PROBE_AGENCY = "VPCP"
@@ -359,6 +365,7 @@ class OverloadResult:
     peak_mb: float  # worker peak RSS over the whole run
     drained_s: float  # from the last record produced until the database counted it
     after_mb: float  # worker RSS once it has caught up
+    window_passed_mb: float  # ... and once newer events have moved the grace window past it
 
 
 def overload(
@@ -396,29 +403,75 @@ def overload(
                 time.sleep(ahead)
             producer.send(out)
             produced += 1
+        overloaded = {(out.feed, out.key) for out in records}
+        newest_ms = max(out.timestamp_ms for out in records) if records else 0
         del records
         producer.close()
         produced_at = time.monotonic()
         offered = produced / max(produced_at - began, 1e-3)
         deadline = produced_at + timeout_s
-        while counters.events_in() < produced + 1:  # + the first probe
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the worker did not catch up {produced} records")
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")
-            time.sleep(0.5)
+        _wait_for_events(counters, produced + 1, deadline, worker, log)  # + the first probe
         drained = time.monotonic() - produced_at
-        time.sleep(5)  # a few flushes after catching up: what it holds when idle again
+        time.sleep(IDLE_SETTLE_S)  # a few flushes after catching up: what it holds when idle
+        after = sample(worker.pid)
+        # The ids of the overload's events stay counted for the grace window (duplicates of them
+        # count once until then): one newer event per feed and agency of the overload moves
+        # every partition's window past them, as an hour of live traffic would.
+        newer = list(_past_the_window(overloaded, newest_ms, settings, scale))
+        producer = _one_event_records(settings)
+        for out in newer:
+            producer.send(out)
+        producer.close()
+        _wait_for_events(counters, produced + 1 + len(newer), deadline, worker, log)
+        time.sleep(IDLE_SETTLE_S)
         last = sample(worker.pid)
         return OverloadResult(
             produced, offered, start_mb, last.peak_rss_mb if last else 0.0, drained,
-            last.rss_mb if last else 0.0,
+            after.rss_mb if after else 0.0, last.rss_mb if last else 0.0,
         )  # fmt: skip
     finally:
         probe_count.close()
         counters.close()
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def _wait_for_events(
+    counters: DatabaseCounters,
+    events: int,
+    deadline: float,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    while counters.events_in() < events:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker did not catch up to {events} events")
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")
+        time.sleep(0.5)
+
+
+def _past_the_window(
+    wanted: set[tuple[str, str]], newest_ms: int, settings: Settings, scale: float
+) -> Iterator[Outgoing]:
+    """One simulated event for each (feed, agency) in `wanted`, dated after the grace window
+    (and the id window's margin) has left `newest_ms` behind; those not simulated within three
+    hours are left out (an agency that quiet shares its partition with busier ones)."""
+    zone = local_day(2024, 10, 1).tzinfo
+    begin = datetime.fromtimestamp(newest_ms / 1000, zone) + timedelta(
+        seconds=settings.streams.grace_s, minutes=SEEN_MARGIN_MINUTES + 2
+    )
+    wanted = set(wanted)
+    for feed_name, event in simulate(
+        SimulationConfig(seed=12, scale=scale), begin, begin + timedelta(hours=3)
+    ):
+        if (feed_name, event.agency) in wanted:
+            wanted.discard((feed_name, event.agency))
+            yield Outgoing(
+                feed_name, event.agency, event_time_ms(event), event.model_dump_json().encode()
+            )
+            if not wanted:
+                return
 
 
 def _one_event_outgoing(scale: float) -> Iterator[Outgoing]:

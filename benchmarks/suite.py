@@ -112,6 +112,7 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
                 "overload_worker_peak_mb": round(over.peak_mb),
                 "overload_drained_s": round(over.drained_s, 1),
                 "overload_worker_after_mb": round(over.after_mb),
+                "overload_worker_window_passed_mb": round(over.window_passed_mb),
             }
         figures |= {
             "replay_events_per_s": round(replay_rate.per_second),

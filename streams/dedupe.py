@@ -174,6 +174,10 @@ class SeenIds:
         self._sorted_min = self._oldest(self._packed)
         return before - len(self)
 
+    def compact(self) -> None:
+        """Merge the newest ids into the arrays now (an idle worker's dict memory goes back)."""
+        self._compact()
+
     def load(self, entries: Iterable[int]) -> None:
         """Take back pairs (digest, packed) as `unpack` yields them flattened; a digest given
         twice keeps its later value."""

@@ -16,6 +16,10 @@ from collections.abc import Callable
 
 Trim = Callable[[int], int]
 
+# A trim costs a few ms; an idle worker gives its free heap back within seconds.
+HEAP_TRIM_BUSY_EVERY_S = 60.0
+HEAP_TRIM_IDLE_AFTER_S = 5.0
+
 
 def glibc_malloc_trim() -> Trim | None:
     """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
@@ -32,10 +36,20 @@ def glibc_malloc_trim() -> Trim | None:
 class HeapTrimmer:
     """Trims after a flush once work was done since the last trim: at most every `busy_every_s`
     while records keep coming, and `idle_after_s` after the last trim once a flush finds nothing
-    to write (a burst, a replay or an overload has been worked off)."""
+    to write (a burst, a replay or an overload has been worked off).
+
+    The idle trim runs `settle` first: what the worker can let go of only once it is idle (ids
+    the window has passed while no record came to evict them, the id dicts, pending cycles), so
+    the trim returns that memory as well. `settle` runs where there is no `malloc_trim` too.
+    """
 
     def __init__(
-        self, busy_every_s: float, idle_after_s: float, trim: Trim | None, now: float
+        self,
+        busy_every_s: float,
+        idle_after_s: float,
+        trim: Trim | None,
+        now: float,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         if not 0 < idle_after_s <= busy_every_s:
             raise ValueError(
@@ -44,7 +58,9 @@ class HeapTrimmer:
         self.busy_every_s = busy_every_s
         self.idle_after_s = idle_after_s
         self.trim = trim
+        self.settle = settle
         self.trims = 0
+        self.settles = 0
         self._last = now
         self._worked = False
 
@@ -53,10 +69,16 @@ class HeapTrimmer:
         it trimmed."""
         self._worked |= wrote
         wait = self.busy_every_s if wrote else self.idle_after_s
-        if self.trim is None or not self._worked or now - self._last < wait:
+        idle = not wrote and self.settle is not None
+        if not (self.trim or idle) or not self._worked or now - self._last < wait:
             return False
         self._last = now
         self._worked = False
+        if idle and self.settle is not None:
+            self.settle()
+            self.settles += 1
+        if self.trim is None:
+            return False
         self.trim(0)
         self.trims += 1
         return True

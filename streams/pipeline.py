@@ -11,6 +11,7 @@ transaction, and only then acknowledges the records to Faust.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -28,7 +29,12 @@ from govpulse.settings import Settings
 from govpulse.topics import FEEDS
 from streams.flow import FlowControl
 from streams.health import health_row, reject_rows
-from streams.heap import HeapTrimmer, glibc_malloc_trim
+from streams.heap import (
+    HEAP_TRIM_BUSY_EVERY_S,
+    HEAP_TRIM_IDLE_AFTER_S,
+    HeapTrimmer,
+    glibc_malloc_trim,
+)
 from streams.partition import SEEN_MARGIN_MINUTES, PartitionState, Pending
 from streams.processor import FeedProcessor
 from streams.sink import DatabaseSink, FeedBatch, Fenced, SinkUnavailable
@@ -39,9 +45,6 @@ log = logging.getLogger(__name__)
 
 RETRY_MAX_S = 30.0
 PRUNE_EVERY_S = 60.0
-# streams/heap.py: a trim costs a few ms; an idle worker gives its free heap back within seconds.
-HEAP_TRIM_BUSY_EVERY_S = 60.0
-HEAP_TRIM_IDLE_AFTER_S = 5.0
 OUTAGE_LOG_EVERY_S = 15.0
 # How soon a newly assigned partition's position is checked against the database's offset
 # (FeedProcessor.align_positions); once checked, a partition costs a set lookup per call.
@@ -232,9 +235,19 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         name: FeedProcessor(app, spec, settings.namespace, streams, store, flow)
         for name, spec in FEEDS.items()
     }
-    heap = HeapTrimmer(
-        HEAP_TRIM_BUSY_EVERY_S, HEAP_TRIM_IDLE_AFTER_S, glibc_malloc_trim(), time.monotonic()
-    )
+
+    def settle() -> None:
+        # Once the worker is idle: ids the window has passed go even though no record comes to
+        # evict them, the newest ids leave their dicts for the arrays, and cycles are collected
+        # (the young threshold is high, cli/worker.py); the trim then returns what they held.
+        for processor in processors.values():
+            processor.evict()
+            for state in processor.states.values():
+                state.seen.compact()
+        gc.collect()
+
+    heap = HeapTrimmer(HEAP_TRIM_BUSY_EVERY_S, HEAP_TRIM_IDLE_AFTER_S, glibc_malloc_trim(),
+                       time.monotonic(), settle)  # fmt: skip
     pipeline = Pipeline(app, settings, DatabaseSink(settings.db, settings.namespace),
                         processors, flow, worker, heap)  # fmt: skip
 

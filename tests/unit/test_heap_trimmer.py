@@ -69,3 +69,30 @@ def test_this_machine_has_glibc_malloc_trim_and_it_releases_free_pages() -> None
     del blocks
     assert trim(0) == 1
     assert len(kept) == 2_000
+
+
+def test_the_idle_trim_settles_first_and_a_busy_one_never_does() -> None:
+    order: list[str] = []
+
+    def trim(pad: int) -> int:
+        order.append("trim")
+        return 1
+
+    heap = HeapTrimmer(busy_every_s=60, idle_after_s=5, trim=trim, now=0.0,
+                       settle=lambda: order.append("settle"))  # fmt: skip
+    assert heap.after_flush(60.0, wrote=True)  # busy: a trim alone
+    assert order == ["trim"]
+    assert not heap.after_flush(61.0, wrote=True)
+    assert not heap.after_flush(62.0, wrote=False)  # idle, but 2 s after the last trim
+    assert heap.after_flush(65.0, wrote=False)
+    assert order == ["trim", "settle", "trim"] and heap.settles == 1
+    assert not heap.after_flush(200.0, wrote=False)  # nothing written since: it rests
+
+
+def test_without_malloc_trim_the_idle_settle_still_runs() -> None:
+    settled: list[float] = []
+    heap = HeapTrimmer(busy_every_s=60, idle_after_s=5, trim=None, now=0.0,
+                       settle=lambda: settled.append(1.0))  # fmt: skip
+    assert not heap.after_flush(100.0, wrote=True)  # busy: nothing to do without a trim
+    assert not heap.after_flush(106.0, wrote=False)
+    assert settled == [1.0] and heap.settles == 1 and heap.trims == 0
