@@ -34,7 +34,11 @@ class KafkaSettings(BaseModel):
     # would overtake each other by more than the workers' grace. Keep it well below
     # GOVPULSE_STREAMS__GRACE_S; larger spans mean larger records and a faster pipeline.
     batch_event_span_ms: int = Field(default=600_000, ge=0)
-    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "gzip"
+    # zstd: as small as gzip on these JSON records (5.8 times) for a third of the worker's CPU
+    # to decompress and a twelfth of the producer's to compress (docs/performance.md, fourteenth
+    # session). The codecs offered are those whose libraries govpulse ships for both clients
+    # (kafka-python: zstandard; aiokafka: cramjam); the brokers need Kafka 2.1 or later for zstd.
+    compression: Literal["none", "gzip", "zstd"] = "zstd"
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
 
 

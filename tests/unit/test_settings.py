@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+import aiokafka.codec
+import kafka.codec
 import pytest
 from pydantic import ValidationError
 
-from govpulse.settings import Settings
+from govpulse.settings import KafkaSettings, Settings
 
 
 def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,3 +38,14 @@ def test_defaults_bind_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_namespace_must_be_safe_for_topics_and_schemas(bad: str) -> None:
     with pytest.raises(ValidationError, match="namespace must start with a lowercase letter"):
         Settings(namespace=bad)
+
+
+@pytest.mark.parametrize(
+    "codec",
+    [c for c in get_args(KafkaSettings.model_fields["compression"].annotation) if c != "none"],
+)
+def test_each_codec_offered_has_its_libraries_in_both_clients(codec: str) -> None:
+    # kafka-python (connectors, `govpulse record`) and aiokafka (workers) check for the codec's
+    # library only when a client starts: a dependency dropped from pyproject fails here instead.
+    assert getattr(kafka.codec, f"has_{codec}")()
+    assert getattr(aiokafka.codec, f"has_{codec}")()
