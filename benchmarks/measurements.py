@@ -1,6 +1,7 @@
 """The measurements of `govpulse bench`, each returning its figures; printing is the CLI's.
 
-(a) raw ceiling: a plain consumer reading and decoding the pre-loaded records;
+(a) raw ceiling: a plain consumer reading and decoding the pre-loaded records; and the plain
+    reader, which only parses and counts them (issue 12's yardstick of this machine's speed);
 (b) pipeline: a worker from the same topics to database aggregates, until the database
     reflects every event, with the worker's CPU time and peak memory;
 (c) freshness at a steady offered load: probe events of a dedicated agency, sent at a fixed
@@ -18,12 +19,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
+import orjson
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
@@ -73,8 +76,26 @@ def load_recording(settings: Settings, recording: Path) -> Rate:
     return Rate(progress.events, progress.elapsed_s)
 
 
-def raw_ceiling(settings: Settings) -> Rate:
-    """(a) Read every record of the namespace's feeds and decode it, with one plain consumer."""
+@dataclass(frozen=True)
+class ReadRate:
+    """A plain consumer's read of the namespace: events, wall seconds and this process's CPU."""
+
+    events: int
+    seconds: float
+    cpu_s: float
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        return self.events / self.cpu_s if self.cpu_s > 0 else 0.0
+
+
+def _read_every_record(settings: Settings, count: Callable[[str, bytes], int]) -> ReadRate:
+    """Read every record of the namespace's feeds once, from the start, with one kafka-python
+    consumer in this process; `count(topic, value)` gives the events of each record."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_auto_commit=False,
@@ -88,21 +109,44 @@ def raw_ceiling(settings: Settings) -> Rate:
         ]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        models = {spec.topic(settings.namespace): spec.model for spec in FEEDS.values()}
         events = 0
-        started = time.monotonic()
-        idle_since = started
+        started, cpu_started = time.monotonic(), time.process_time()
+        idle_since, cpu_at_idle = started, cpu_started
         while time.monotonic() - idle_since < 2.0:
             batches = consumer.poll(timeout_ms=200, max_records=10_000)
-            if batches:
-                idle_since = time.monotonic()
             for tp, records in batches.items():
-                model = models[tp.topic]
                 for record in records:
-                    events += len(decode(model, record.value).events)
-        return Rate(events, idle_since - started)
+                    events += count(tp.topic, record.value)
+            if batches:
+                idle_since, cpu_at_idle = time.monotonic(), time.process_time()
+        return ReadRate(events, idle_since - started, cpu_at_idle - cpu_started)
     finally:
         consumer.close()
+
+
+def raw_ceiling(settings: Settings) -> ReadRate:
+    """(a) Read every record of the namespace's feeds and decode it, with one plain consumer."""
+    models = {spec.topic(settings.namespace): spec.model for spec in FEEDS.values()}
+    return _read_every_record(
+        settings, lambda topic, value: len(decode(models[topic], value).events)
+    )
+
+
+def plain_reader(settings: Settings) -> ReadRate:
+    """(a) The yardstick of issue 12: a consumer that only parses (orjson) and counts events per
+    minute and agency; no validation, no database. Its events per CPU-second say how fast this
+    machine runs Python on these records today, so the worker's figure can be read against it
+    (machines differ by up to half from one day to the next; docs/performance.md)."""
+    counts: Counter[tuple[str, str]] = Counter()
+
+    def count(_: str, value: bytes) -> int:
+        parsed = orjson.loads(value)
+        events = parsed if isinstance(parsed, list) else [parsed]
+        for event in events:
+            counts[event["occurred_at"][:16], event["agency"]] += 1
+        return len(events)
+
+    return _read_every_record(settings, count)
 
 
 def _aggregate_sum(settings: Settings) -> sql.Composed:

@@ -38,6 +38,10 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     for rate in ("replay_events_per_s", "raw_ceiling_events_per_s", "pipeline_events_per_s"):
         assert figures[rate] > 0, rate
     assert figures["worker_cpu_s"] > 0 and figures["worker_peak_mb"] > 0
+    # The yardstick parses every event with far less work than the worker does for it.
+    assert figures["plain_reader_events_per_cpu_s"] > 0
+    # (0 when the tiny window is counted before the first sample: no CPU figure then.)
+    assert 0 <= figures["worker_to_plain_reader_cpu"] < 1
     assert figures["freshness_probes"] > 0 and figures["freshness_probes_lost"] == 0
     assert figures["freshness_p99_s"] <= figures["freshness_max_s"]
     assert 0 <= figures["freshness_p50_s"] <= figures["freshness_p99_s"]

@@ -236,3 +236,35 @@ def test_each_codec_offered_reads_back_in_both_clients(
         assert len(values) == records
         received = [e.event_id for v in values for e in decode(spec.model, v).events]
         assert sorted(received) == sorted(sent)
+
+
+async def _produce_with_aiokafka(
+    bootstrap: str, topic: str, codec: str, values: list[bytes]
+) -> None:
+    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, compression_type=codec)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic, value, key=b"000.00.00.G01", partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_the_workers_client_reads_every_codec_a_producer_may_use(
+    kafka_settings: KafkaSettings, namespace: str, codec: str
+) -> None:
+    # Producers other than the connectors choose their own codec; a batch the workers' client
+    # could not decompress would stall its partition (aiokafka raises on it at every fetch).
+    ensure_topics(kafka_settings, select_feeds(["ndxp.transactions"]), namespace)
+    topic = feed("ndxp.transactions").topic(namespace)
+    values = [f'{{"n": {n}, "pad": "{"x" * (n % 700)}"}}'.encode() for n in range(300)]
+    asyncio.run(_produce_with_aiokafka(kafka_settings.bootstrap_servers, topic, codec, values))
+    read = asyncio.run(
+        _read_with_aiokafka(
+            kafka_settings.bootstrap_servers, topic, feed("ndxp.transactions").partitions,
+            len(values),
+        )
+    )  # fmt: skip
+    assert read == values
