@@ -1,7 +1,8 @@
 """The measurements of `govpulse bench`, each returning its figures; printing is the CLI's.
 
 (a) raw ceiling: a plain consumer reading and decoding the pre-loaded records; and the plain
-    reader, which only parses and counts them (issue 12's yardstick of this machine's speed);
+    reader, which only parses and counts them (a yardstick of this machine's speed, as issue
+    12's was);
 (b) pipeline: a worker from the same topics to database aggregates, until the database
     reflects every event, with the worker's CPU time and peak memory;
 (c) freshness at a steady offered load: probe events of a dedicated agency, sent at a fixed
@@ -133,10 +134,10 @@ def raw_ceiling(settings: Settings) -> ReadRate:
 
 
 def plain_reader(settings: Settings) -> ReadRate:
-    """(a) The yardstick of issue 12: a consumer that only parses (orjson) and counts events per
-    minute and agency; no validation, no database. Its events per CPU-second say how fast this
-    machine runs Python on these records today, so the worker's figure can be read against it
-    (machines differ by up to half from one day to the next; docs/performance.md)."""
+    """(a) A yardstick like issue 12's: a consumer that only parses (orjson) and counts events
+    per minute and agency; no validation, no database. Its events per CPU-second say how fast
+    this machine runs Python on these records today, so the worker's figure can be read against
+    it (machines differ by up to half from one day to the next; docs/performance.md)."""
     counts: Counter[tuple[str, str]] = Counter()
 
     def count(_: str, value: bytes) -> int:

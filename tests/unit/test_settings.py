@@ -6,6 +6,7 @@ from typing import get_args
 
 import aiokafka.codec
 import kafka.codec
+import kafka.record.util
 import pytest
 from pydantic import ValidationError
 
@@ -49,3 +50,11 @@ def test_each_codec_offered_has_its_libraries_in_both_clients(codec: str) -> Non
     # library only when a client starts: a dependency dropped from pyproject fails here instead.
     assert getattr(kafka.codec, f"has_{codec}")()
     assert getattr(aiokafka.codec, f"has_{codec}")()
+
+
+def test_kafka_python_computes_record_crcs_in_c() -> None:
+    # Without the `crc32c` package kafka-python falls back to a pure-Python CRC-32C, silently:
+    # the connectors, replay and `govpulse record` would spend most of their CPU on it.
+    assert kafka.record.util.crc32c_c is not None
+    # The standard check value of CRC-32C (Castagnoli) over "123456789".
+    assert kafka.record.util.calc_crc32c(b"123456789") == 0xE3069283
