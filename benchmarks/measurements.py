@@ -79,19 +79,11 @@ def load_recording(settings: Settings, recording: Path) -> Rate:
 
 @dataclass(frozen=True)
 class ReadRate:
-    """A plain consumer's read of the namespace: events, wall seconds and this process's CPU."""
+    """A plain consumer's read of the namespace: over wall time and over this process's CPU
+    time, as the pipeline's result gives them."""
 
-    events: int
-    seconds: float
-    cpu_s: float
-
-    @property
-    def per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def per_cpu_second(self) -> float:
-        return self.events / self.cpu_s if self.cpu_s > 0 else 0.0
+    rate: Rate
+    per_cpu_second: Rate
 
 
 def _read_every_record(settings: Settings, count: Callable[[str, bytes], int]) -> ReadRate:
@@ -120,7 +112,7 @@ def _read_every_record(settings: Settings, count: Callable[[str, bytes], int]) -
                     events += count(tp.topic, record.value)
             if batches:
                 idle_since, cpu_at_idle = time.monotonic(), time.process_time()
-        return ReadRate(events, idle_since - started, cpu_at_idle - cpu_started)
+        return ReadRate(Rate(events, idle_since - started), Rate(events, cpu_at_idle - cpu_started))
     finally:
         consumer.close()
 
