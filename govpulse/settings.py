@@ -109,8 +109,9 @@ class StreamsSettings(BaseModel):
     max_record_events: int = Field(default=10_000, ge=1)
     max_output_record_bytes: int = Field(default=900_000, ge=4096)
     max_dead_letter_payload_bytes: int = Field(default=16_384, ge=256)
-    # Flow control: a feed stops taking records while this many events wait for the database
-    # (memory stays bounded during an outage or overload; the backlog stays in Kafka).
+    # Flow control: a feed stops taking records while this many events wait for the database,
+    # those a flush is writing included (memory stays bounded during an outage or overload; the
+    # backlog stays in Kafka). A flush starts as soon as half of them wait (streams/flow.py).
     # 50,000 events are about 60 MB of pending rows, archive entries and ids: with an idle
     # worker at about 105 MB, peak memory stays under 300 MB (docs/performance.md).
     max_pending_events: int = Field(default=50_000, ge=1_000)

@@ -94,6 +94,7 @@ class Pipeline:
                     )  # fmt: skip
                 return 0
             taken = self._take()
+            self.flow.flushing(sum(pending.events_in for *_, pending in taken))
             try:
                 return await self._write(taken, now)
             except Fenced as exc:
@@ -115,6 +116,27 @@ class Pipeline:
                 self._give_back(taken)
                 self._back_off("unexpected flush failure")
                 return 0
+            finally:
+                self.flow.flushed(self._pending_events())
+
+    async def until_next_flush(self, started: float) -> None:
+        """Wait for the next flush: one interval after `started` (at once when the flush took
+        longer: a backlog goes to the database back to back), or sooner when half the pending
+        allowance waits; while backing off after a failure, one interval at a time (each pass
+        of `flush_once` then says how long the database has been away)."""
+        interval = self.settings.streams.flush_interval_s
+        now = time.monotonic()
+        if now < self._retry_at:
+            await asyncio.sleep(min(interval, self._retry_at - now))
+            return
+        await self.flow.until_flush_due(started + interval - now)
+
+    def _pending_events(self) -> int:
+        return sum(
+            state.pending.events_in
+            for processor in self.processors.values()
+            for state in processor.states.values()
+        )
 
     def _back_off(self, reason: str) -> None:
         self.flush_failures += 1
@@ -165,8 +187,6 @@ class Pipeline:
             if processor.states.get(partition) is state:
                 for stream, event in pending.acks:
                     await stream.ack(event)
-        self.flow.recount(sum(s.pending.events_in for p in self.processors.values()
-                              for s in p.states.values()))  # fmt: skip
         self.flow.database_up()
         self._retry_delay = 0.5
         self.heap.after_flush(time.monotonic(), wrote=bool(taken))
@@ -251,8 +271,11 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     pipeline = Pipeline(app, settings, DatabaseSink(settings.db, settings.namespace),
                         processors, flow, worker, heap)  # fmt: skip
 
-    async def flush() -> None:
-        await pipeline.flush_once()
+    async def flush_loop() -> None:
+        while True:
+            started = time.monotonic()
+            await pipeline.flush_once()
+            await pipeline.until_next_flush(started)
 
     async def align_positions() -> None:
         for processor in processors.values():
@@ -266,7 +289,7 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
         await store.close()
         shutil.rmtree(datadir, ignore_errors=True)
 
-    app.timer(interval=streams.flush_interval_s)(flush)
+    app.task(flush_loop)
     app.timer(interval=ALIGN_POSITIONS_EVERY_S)(align_positions)
     # mode's Signal.connect stub wants a keyword-only `signal`; faust passes it as a keyword.
     app.on_partitions_revoked.connect(cast(Any, on_revoked))
