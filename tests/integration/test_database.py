@@ -137,10 +137,42 @@ def test_raw_events_and_pipeline_health_tables(pg_settings: Settings, db_namespa
         ("ingested_at", "timestamptz"),
     ]
     assert primary_key_of(pg_settings, db_namespace, RAW_EVENTS) == [
-        "occurred_at",
         "feed",
+        "agency",
+        "occurred_at",
         "event_id",
     ]
+
+
+def test_the_archive_has_one_index_and_drill_down_reads_it(
+    pg_settings: Settings, db_namespace: str
+) -> None:
+    """Each index costs every archived event; the key alone serves drill-down (0040)."""
+    indexes = query(
+        pg_settings,
+        sql.SQL("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s"),
+        (db_namespace, RAW_EVENTS),
+    )
+    assert [row[0] for row in indexes] == ["raw_events_pkey"]
+    drill_down = sql.SQL(
+        "EXPLAIN SELECT occurred_at, agency, payload->>'stage' FROM {raw} "
+        "WHERE feed = 'cyber.incidents' AND occurred_at BETWEEN %s AND %s "
+        "AND agency IN ('BCA', 'BTC') ORDER BY occurred_at DESC LIMIT 200"
+    ).format(raw=sql.Identifier(db_namespace, RAW_EVENTS))
+    now = datetime.now(UTC)
+    with connect(pg_settings.db) as conn:
+        # One event, so that TimescaleDB has a chunk to plan for.
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {raw} (occurred_at, feed, agency, event_id, payload) "
+                "VALUES (%s, 'cyber.incidents', 'BCA', %s, '{{}}')"
+            ).format(raw=sql.Identifier(db_namespace, RAW_EVENTS)),
+            (now - timedelta(hours=1), uuid.uuid4()),
+        )
+        conn.execute("SET enable_seqscan = off")  # a table this small would be scanned otherwise
+        rows = conn.execute(drill_down, (now - timedelta(hours=6), now)).fetchall()
+    plan = "\n".join(row[0] for row in rows)
+    assert "raw_events_pkey" in plan and "Seq Scan" not in plan, plan
 
 
 def test_second_migrate_applies_nothing(pg_settings: Settings, db_namespace: str) -> None:
