@@ -7,6 +7,16 @@ EXCLUDED.m` per table, so a flush costs a handful of statements whatever its siz
 update only rows whose stored offset is the one the batch started from: a worker that lost a
 partition without noticing (a zombie) finds its rows fenced off and writes nothing of them.
 
+The raw archive is the exception: it is copied over a second connection, at the same time as
+the rest, and committed just before it (the main transaction waits for it). PostgreSQL then
+works on the two on both cores instead of one after the other, which is most of what a flush
+costs (docs/performance.md, sixteenth session). Exactly once still holds because the archive is
+idempotent by its key: an archive that committed while its offsets did not (a crash between the
+two commits, a zombie fenced off) holds events that whoever reads those records again archives
+again, and that COPY meets the key and takes the staged path that skips what the archive holds.
+The aggregates, which are not idempotent, stay in the transaction with the offsets. When the
+archive cannot commit, the main transaction rolls back with it and the flush is retried whole.
+
 Failures: connection trouble raises `SinkUnavailable` (the caller keeps its data and retries); a
 partition fenced off raises `Fenced` (the caller drops that partition's batch, which its new owner
 reads again); a row the database refuses (a constraint, an overflow) makes the flush retry row by
@@ -15,6 +25,8 @@ row, and refused rows go to `quarantine` with the reason instead of blocking the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -213,6 +225,7 @@ class DatabaseSink:
         self.encoders = {feed: AggregateEncoder(table) for feed, table in AGGREGATE_TABLES.items()}
         self.archive_encoder = ArchiveEncoder()
         self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._archive_connection: psycopg.AsyncConnection[Any] | None = None
 
     async def write(
         self,
@@ -255,39 +268,74 @@ class DatabaseSink:
         careful: bool,
     ) -> FlushResult:
         result = FlushResult()
-        s = self.statements
-        async with connection.transaction(), connection.cursor() as cursor:
-            await self._advance_offsets(cursor, batches)
-            for batch in batches:
-                table = AGGREGATE_TABLES[batch.feed]
-                merged = batch.merged_rows()
-                archived = sum(len(pending.archive) for pending in batch.parts.values())
-                if careful:
-                    archive = [row for pending in batch.parts.values() for row in pending.archive]
-                    rows = _rows(table, merged)
-                    refused = await self._insert_one_by_one(cursor, batch, table, rows, archive)
-                    if refused:
-                        result.quarantined[batch.feed] = refused
-                else:
-                    await self._copy_and_merge(cursor, batch.feed, merged)
-                result.rows += len(merged)
-                result.archived += archived
-                for partition, pending in batch.parts.items():
-                    if len(pending.seen):
-                        await cursor.execute(
-                            s.insert_seen,
-                            (batch.topic, partition, pending.seen_max_minute, pack(pending.seen)),
-                        )
-            if not careful:
-                await self._copy_archive(cursor, batches)
-            for (topic, partition), horizon in prune_before.items():
-                await cursor.execute(s.prune_seen, (topic, partition, horizon))
-            health_rows = health_adjust(health, result.quarantined)
-            if health_rows:
-                await cursor.executemany(s.upsert_health, health_rows)
-            if rejects:
-                await cursor.executemany(s.upsert_rejects, rejects)
+        # Row by row (careful), the archive goes with the rest, row by row, in this transaction.
+        archiving = None if careful else await self._start_archive(batches)
+        try:
+            async with connection.transaction(), connection.cursor() as cursor:
+                await self._write_rest(cursor, batches, health, rejects, prune_before,
+                                       careful, result)  # fmt: skip
+                if archiving is not None:
+                    # The archive commits first: offsets never pass an archive that is not there.
+                    await archiving
+        finally:
+            if archiving is not None:
+                # When the main transaction failed first, the archive still ends before the
+                # flush is retried (what it commits is idempotent, see the module docstring);
+                # its own failure, if any, is the one already raised or one the retry meets.
+                with contextlib.suppress(Exception):
+                    await archiving
         return result
+
+    async def _start_archive(self, batches: Sequence[FeedBatch]) -> asyncio.Task[None] | None:
+        if not any(pending.archive for batch in batches for pending in batch.parts.values()):
+            return None
+        connection = await self._connect_archive()
+
+        async def archive() -> None:
+            async with connection.transaction(), connection.cursor() as cursor:
+                await self._copy_archive(cursor, batches)
+
+        return asyncio.create_task(archive())
+
+    async def _write_rest(
+        self,
+        cursor: Any,
+        batches: Sequence[FeedBatch],
+        health: Sequence[Sequence[Any]],
+        rejects: Sequence[Sequence[Any]],
+        prune_before: dict[tuple[str, int], int],
+        careful: bool,
+        result: FlushResult,
+    ) -> None:
+        s = self.statements
+        await self._advance_offsets(cursor, batches)
+        for batch in batches:
+            table = AGGREGATE_TABLES[batch.feed]
+            merged = batch.merged_rows()
+            archived = sum(len(pending.archive) for pending in batch.parts.values())
+            if careful:
+                archive = [row for pending in batch.parts.values() for row in pending.archive]
+                rows = _rows(table, merged)
+                refused = await self._insert_one_by_one(cursor, batch, table, rows, archive)
+                if refused:
+                    result.quarantined[batch.feed] = refused
+            else:
+                await self._copy_and_merge(cursor, batch.feed, merged)
+            result.rows += len(merged)
+            result.archived += archived
+            for partition, pending in batch.parts.items():
+                if len(pending.seen):
+                    await cursor.execute(
+                        s.insert_seen,
+                        (batch.topic, partition, pending.seen_max_minute, pack(pending.seen)),
+                    )
+        for (topic, partition), horizon in prune_before.items():
+            await cursor.execute(s.prune_seen, (topic, partition, horizon))
+        health_rows = health_adjust(health, result.quarantined)
+        if health_rows:
+            await cursor.executemany(s.upsert_health, health_rows)
+        if rejects:
+            await cursor.executemany(s.upsert_rejects, rejects)
 
     async def _advance_offsets(self, cursor: Any, batches: Sequence[FeedBatch]) -> None:
         wanted = [
@@ -389,13 +437,22 @@ class DatabaseSink:
             self._connection = await psycopg.AsyncConnection.connect(self.settings.conninfo())
         return self._connection
 
+    async def _connect_archive(self) -> psycopg.AsyncConnection[Any]:
+        if self._archive_connection is None or self._archive_connection.closed:
+            self._archive_connection = await psycopg.AsyncConnection.connect(
+                self.settings.conninfo()
+            )
+        return self._archive_connection
+
     async def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except psycopg.Error:
-                log.debug("closing a broken connection failed", exc_info=True)
+        connections = (self._connection, self._archive_connection)
+        self._connection = self._archive_connection = None
+        for connection in connections:
+            if connection is not None:
+                try:
+                    await connection.close()
+                except psycopg.Error:
+                    log.debug("closing a broken connection failed", exc_info=True)
 
 
 def health_adjust(

@@ -27,7 +27,7 @@ from govpulse.topics import feed
 from streams.admission import admission_check
 from streams.measures import ACCUMULATORS
 from streams.partition import Limits, RecordApplier
-from streams.sink import DatabaseSink, FeedBatch
+from streams.sink import DatabaseSink, FeedBatch, Fenced
 from streams.state_store import StateStore
 
 pytestmark = pytest.mark.postgres
@@ -162,3 +162,61 @@ def test_an_archive_row_the_table_refuses_is_quarantined_and_the_rest_archived(
     target, reason, row_data = rows[0]
     assert target == "raw_events" and "refuse_one_event" in reason and refused in row_data
     assert calls(settings) == len(payloads)
+
+
+def stored_offset(settings: Settings, partition: int, moved_to: int | None = None) -> int:
+    """The partition's stored next offset, after setting it to `moved_to` when given."""
+    offsets = sql.Identifier(settings.namespace, "stream_offsets")
+    with psycopg.connect(settings.db.conninfo(), autocommit=True) as conn:
+        if moved_to is not None:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET next_offset = %s WHERE topic = %s AND partition = %s"
+                ).format(offsets),
+                (moved_to, TOPIC, partition),
+            )
+        row = conn.execute(
+            sql.SQL("SELECT next_offset FROM {} WHERE topic = %s AND partition = %s").format(
+                offsets
+            ),
+            (TOPIC, partition),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_archive_committed_without_its_offsets_is_not_archived_twice(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The archive has its own transaction, committed before the offsets' one; a flush that
+    stops in between (here fenced off, as a zombie is; a crash leaves the same) leaves archived
+    events whose records are read again, and the flush that reads them archives them once."""
+    payloads = ndxp_payloads(16)
+    record = orjson.dumps(payloads)
+
+    async def zombie_flush() -> None:
+        store = StateStore(settings.db, settings.namespace, grace_minutes=60)
+        sink = DatabaseSink(settings.db, settings.namespace)
+        try:
+            state = await store.load(TOPIC, 0)
+            key = payloads[0]["agency"].encode()
+            applier().apply(state, key, record, state.next_offset, START.timestamp() + 3600)
+            stored_offset(settings, 0, moved_to=7)  # another worker took the partition over
+            with pytest.raises(Fenced):
+                await sink.write([FeedBatch(FEED, TOPIC, {0: state.take_pending()})], [], [], {})
+        finally:
+            await sink.close()
+            await store.close()
+
+    asyncio.run(zombie_flush())
+    # The archive committed (it goes first); the aggregates and offsets did not.
+    assert len(archive(settings)) == len(payloads)
+    assert calls(settings) == 0 and stored_offset(settings, 0) == 7
+    # The records are read again from offset 0 (as after a crash between the two commits).
+    stored_offset(settings, 0, moved_to=0)
+    with caplog.at_level(logging.WARNING, logger="streams.sink"):
+        assert asyncio.run(flush(settings, {0: [record]})) == {}
+    assert any("archived twice" in r.getMessage() for r in caplog.records)
+    expected = sorted((p["event_id"], as_jsonb_text(p, settings)) for p in payloads)
+    assert archive(settings) == expected
+    assert calls(settings) == len(payloads) and stored_offset(settings, 0) == 1
