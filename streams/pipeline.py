@@ -274,7 +274,10 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     async def flush_loop() -> None:
         while True:
             started = time.monotonic()
-            await pipeline.flush_once()
+            try:
+                await pipeline.flush_once()
+            except Exception:  # flush_once keeps its own failures; this is a bug around it
+                log.exception("the flush loop failed; it carries on at the next interval")
             await pipeline.until_next_flush(started)
 
     async def align_positions() -> None:
