@@ -216,7 +216,8 @@ class Statements:
 
 
 class DatabaseSink:
-    """One connection for flushes, opened on first use and after every failure."""
+    """Two connections for flushes (the archive has its own), opened on first use and after every
+    failure."""
 
     def __init__(self, settings: DatabaseSettings, schema: str) -> None:
         self.settings = settings
