@@ -5,8 +5,8 @@ wait before taking the next record, so an outage or an overload leaves the backl
 the worker's memory flat. The count includes the events a flush is writing (they are in memory
 until it commits), so a flush must not wait until the whole allowance is pending: the agents
 would then stand still for as long as the database takes to write it. A flush is therefore due
-as soon as half the allowance waits for one (`flush_due`), and the agents fill the other half
-while it is written (docs/performance.md, sixteenth session).
+as soon as half the allowance waits for one (`flush_at`, `until_flush_due`), and the agents
+fill the other half while it is written (docs/performance.md, sixteenth session).
 
 The first failure of an outage is remembered, so logs and pipeline health can say since when the
 database has been away.

@@ -367,13 +367,12 @@ class DatabaseSink:
         """Every feed's archive rows in one COPY into the archive table.
 
         The stored offsets and the id window keep an event from being archived twice, except
-        when a producer put the same event under two partitions (each has its own window): the
+        when a producer put the same event under two partitions (each has its own window) or
+        when an earlier archive committed without its offsets (see the module docstring): the
         COPY then meets the primary key. Inside a savepoint, that costs one retry through a
         staging table whose INSERT skips what the archive holds (the aggregates count such an
         event once per partition, as they always did); any other refusal goes to the caller.
         """
-        if not any(pending.archive for batch in batches for pending in batch.parts.values()):
-            return
         s = self.statements
         try:
             async with cursor.connection.transaction():
@@ -434,16 +433,20 @@ class DatabaseSink:
         await self._drop()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(self.settings.conninfo())
+        self._connection = await self._open(self._connection)
         return self._connection
 
     async def _connect_archive(self) -> psycopg.AsyncConnection[Any]:
-        if self._archive_connection is None or self._archive_connection.closed:
-            self._archive_connection = await psycopg.AsyncConnection.connect(
-                self.settings.conninfo()
-            )
+        self._archive_connection = await self._open(self._archive_connection)
         return self._archive_connection
+
+    async def _open(
+        self, connection: psycopg.AsyncConnection[Any] | None
+    ) -> psycopg.AsyncConnection[Any]:
+        """`connection` while it is open, else a new one."""
+        if connection is None or connection.closed:
+            return await psycopg.AsyncConnection.connect(self.settings.conninfo())
+        return connection
 
     async def _drop(self) -> None:
         connections = (self._connection, self._archive_connection)
