@@ -11,10 +11,14 @@ Memory is what decides the layout. A window can hold a million ids (three minute
 6,000 one-event records/s), and as a dict of Python ints each costs about 120 bytes. So ids live
 in two places: the newest in a dict (fast to add and find), the rest in two sorted numpy arrays
 (digest, packed value: 16 bytes an id) that the dict is merged into once it holds `compact_at`
-ids or a sixteenth of the arrays, whichever is more. Every partition has a window of its own (25
+ids or a 64th of the arrays, whichever is more. Every partition has a window of its own (25
 on a worker holding every partition), so the dict's bound is what decides a worker's memory: at
-32,768 ids a partition, an overload left about 80 MB of ids in dicts; at 4,096 it is at most 11
-MB, and the sixteenth keeps the merges' copying of a large window at a few bytes an id.
+32,768 ids a partition, an overload left about 80 MB of ids in dicts; at 4,096 at most 11 MB.
+The dicts' ints also live among the short-lived decoded events, and CPython gives an arena of
+them back only once all of it is free, so the bound is now 1,024: an overload's peak opens
+fewer arenas that a few long-lived objects keep afterwards (docs/performance.md, seventeenth
+session). A merge copies the arrays (16 bytes an id held): merging a 64th at a time copies
+about 1 KiB per id merged, a tenth of a microsecond.
 Searching the arrays one id at a time would cost more than the dict saves, so a record's ids
 are searched at once: `begin(digests)` before offering them, `end()` after. Without `begin`, a
 lookup searches the arrays on its own (exact, only slower).
@@ -32,8 +36,8 @@ import numpy as np
 
 _MINUTE_MASK = 0xFFFFFFFF  # a packed value's low 32 bits: the minute (epoch minutes fit 32 bits)
 _NO_MINUTE = 1 << 62  # above every minute: "nothing held"
-COMPACT_AT = 4_096
-COMPACT_FRACTION_SHIFT = 4  # ... or a sixteenth of the ids already merged
+COMPACT_AT = 1_024
+COMPACT_FRACTION_SHIFT = 6  # ... or a 64th of the ids already merged
 
 
 class Seen(Enum):
