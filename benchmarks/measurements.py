@@ -157,6 +157,10 @@ def _aggregate_sum(settings: Settings) -> sql.Composed:
     )
 
 
+_CHECKPOINTS = sql.SQL("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+_CHECKPOINTS_SINCE_17 = sql.SQL("SELECT num_timed + num_requested FROM pg_stat_checkpointer")
+
+
 class DatabaseCounters:
     """What the workers have written, polled over one connection while a stage runs.
 
@@ -174,7 +178,7 @@ class DatabaseCounters:
         self._events_in = sql.SQL("SELECT coalesce(sum(events_in), 0) FROM {h}").format(h=health)
         self._aggregated = _aggregate_sum(settings)
 
-    def _one(self, statement: sql.Composed) -> int:
+    def _one(self, statement: sql.SQL | sql.Composed) -> int:
         row = self.connection.execute(statement).fetchone()
         return int(row[0]) if row else 0
 
@@ -190,6 +194,14 @@ class DatabaseCounters:
         """Events in the aggregate tables themselves."""
         return self._one(self._aggregated)
 
+    def checkpoints(self) -> int:
+        """Checkpoints the server has started since its statistics were reset: a stage that
+        meets one writes every page it touches first in full to the WAL, and the stock
+        `max_wal_size` (1 GB) makes the archive's writes force one every few minutes."""
+        if self.connection.info.server_version >= 170000:  # moved out of pg_stat_bgwriter
+            return self._one(_CHECKPOINTS_SINCE_17)
+        return self._one(_CHECKPOINTS)
+
     def close(self) -> None:
         self.connection.close()
 
@@ -201,6 +213,9 @@ class PipelineResult:
     worker_peak_mb: float
     # Events counted after the first row over the worker CPU-seconds they took.
     per_cpu_second: Rate = Rate(0, 1.0)
+    # Checkpoints the database started while the stage ran (they slow its writes: see
+    # DatabaseCounters.checkpoints).
+    checkpoints: int = 0
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -223,6 +238,7 @@ def pipeline(
     worker = start_worker(env, log)
     counters = DatabaseCounters(settings)
     try:
+        checkpoints_before = counters.checkpoints()
         started = time.monotonic()
         first_row_at: float | None = None
         peak = 0.0
@@ -244,6 +260,7 @@ def pipeline(
                 return PipelineResult(
                     Rate(counted, max(now - begin, 1e-3)), cpu, peak,
                     Rate(counted - counted_at_first_row, max(cpu - cpu_at_first_row, 1e-3)),
+                    counters.checkpoints() - checkpoints_before,
                 )  # fmt: skip
             if worker.poll() is not None:
                 raise RuntimeError(f"the worker exited ({worker.returncode}); see {log}")

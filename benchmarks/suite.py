@@ -139,6 +139,9 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
             # The CPU it spent from the first row on over that time: start-up is left out, as above.
             "worker_cpu_share": round(result.per_cpu_second.seconds / result.rate.seconds, 2),
             "worker_peak_mb": round(result.worker_peak_mb),
+            # The pipeline rate of a run that met a checkpoint is not comparable with one that
+            # did not (docs/performance.md, seventeenth session).
+            "pipeline_db_checkpoints": result.checkpoints,
             "freshness_offered_events_per_s": options.rate,
             "freshness_load_events_per_s": round(fresh_result.load_per_s),
             "freshness_p50_s": round(m.median(fresh_result.delays), 3),

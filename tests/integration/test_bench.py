@@ -38,6 +38,7 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     for rate in ("replay_events_per_s", "raw_ceiling_events_per_s", "pipeline_events_per_s"):
         assert figures[rate] > 0, rate
     assert figures["worker_cpu_s"] > 0 and figures["worker_peak_mb"] > 0
+    assert figures["pipeline_db_checkpoints"] >= 0  # read from the server's statistics
     # The yardstick parses every event with far less work than the worker does for it.
     assert figures["plain_reader_events_per_cpu_s"] > 0
     # (0 when the tiny window is counted before the first sample: no CPU figure then.)
