@@ -13,6 +13,10 @@ and crash events) and waits for the first: about a fifth of a worker's CPU that 
 and acknowledges (docs/performance.md, tenth session). A delivery almost always finishes
 without waiting (the stream's buffer has room), so the consumer starts it in place and only a
 delivery that has to wait goes on as a task raced against the rest, as before.
+
+faust also waits up to a second for records of the partitions that are active when it asks (a
+partition whose stream buffer is full is not): one resumed meanwhile waits with it. The
+consumer asks again every 100 ms instead (`PromptConsumer._wait_next_records`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ from mode.services import Service, WaitArgT, WaitResults
 from mode.utils.times import Seconds
 
 T = TypeVar("T")
+
+# How long the fetcher waits for records of the partitions it reads before asking again with
+# the ones resumed meanwhile (faust: one second; see PromptConsumer._wait_next_records).
+RECORDS_WAIT_S = 0.1
 
 
 @types.coroutine
@@ -104,6 +112,21 @@ class StartsInPlace(Service):
 
 
 class PromptConsumer(StartsInPlace, faust_aiokafka.Consumer):
+    async def _wait_next_records(self, timeout: float) -> Any:
+        """faust's wait for the next records, for at most `RECORDS_WAIT_S` instead of a second.
+
+        faust waits for records of the partitions active when it asks, and sleeps a whole
+        second when none is. A partition whose stream buffer filled is not active; when its
+        agent drains it, it is active again, but not in a wait already under way. With the
+        backlog left in a few partitions (a replay's last partitions, a hot agency's), each
+        such wait delayed their records by up to a second: a fifth of the bench's pipeline
+        stage (docs/performance.md, eighteenth session).
+        """
+        if not self.app.client_only and self.flow_active and not self._get_active_partitions():
+            await self.sleep(RECORDS_WAIT_S)
+            return {}, set()
+        return await super()._wait_next_records(min(timeout, RECORDS_WAIT_S))
+
     def _new_consumer_thread(self) -> PromptConsumerThread:
         return PromptConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
