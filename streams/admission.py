@@ -78,6 +78,20 @@ def _system_owners() -> dict[str, str]:
     return {system.code: system.agency for system in state_systems()}
 
 
+def load_references() -> None:
+    """Load every reference table the checks use now, not on a feed's first record.
+
+    A worker calls this before it consumes. Loaded on a feed's first record, the tables (8,778
+    state systems for the incidents' owners alone) were allocated in the middle of whatever
+    burst brought that record, and as long-lived objects they kept that burst's CPython arenas
+    from being given back (docs/performance.md, eighteenth session).
+    """
+    _agency_codes()
+    _service_providers()
+    _procedure_codes()
+    _system_owners()
+
+
 def _common(event: Event, key: str, latest: datetime) -> Verdict:
     problem = _implausible("occurred_at", event.occurred_at, latest)
     if problem:

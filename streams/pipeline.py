@@ -27,6 +27,7 @@ from faust.types import TP
 
 from govpulse.settings import Settings
 from govpulse.topics import FEEDS
+from streams.admission import load_references
 from streams.flow import FlowControl
 from streams.health import health_row, reject_rows
 from streams.heap import (
@@ -251,6 +252,7 @@ def build_app(settings: Settings, probe_broker: bool = True) -> Pipeline:
     flow = FlowControl(streams.max_pending_events)
     grace_minutes = max(1, streams.grace_s // 60)
     store = StateStore(settings.db, settings.namespace, grace_minutes)
+    load_references()  # before any record: see its docstring
     processors = {
         name: FeedProcessor(app, spec, settings.namespace, streams, store, flow)
         for name, spec in FEEDS.items()
