@@ -78,6 +78,15 @@ def _system_owners() -> dict[str, str]:
     return {system.code: system.agency for system in state_systems()}
 
 
+# Every cached reference table the checks read (`load_references` loads them all).
+REFERENCE_TABLES = (
+    _agency_codes,
+    _service_providers,
+    _procedure_codes,
+    _system_owners,
+)
+
+
 def load_references() -> None:
     """Load every reference table the checks use now, not on a feed's first record.
 
@@ -86,10 +95,8 @@ def load_references() -> None:
     burst brought that record, and as long-lived objects they kept that burst's CPython arenas
     from being given back (docs/performance.md, eighteenth session).
     """
-    _agency_codes()
-    _service_providers()
-    _procedure_codes()
-    _system_owners()
+    for load in REFERENCE_TABLES:
+        load()
 
 
 def _common(event: Event, key: str, latest: datetime) -> Verdict:

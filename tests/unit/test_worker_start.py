@@ -12,12 +12,7 @@ from govpulse.settings import Settings
 from streams import admission
 from streams.pipeline import build_app
 
-LOADERS = (
-    admission._agency_codes,
-    admission._service_providers,
-    admission._procedure_codes,
-    admission._system_owners,
-)
+LOADERS = admission.REFERENCE_TABLES
 
 
 def test_building_a_worker_loads_every_reference_table_the_checks_use() -> None:
