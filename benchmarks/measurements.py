@@ -415,7 +415,8 @@ def _wait_until_counting(producer: BatchingProducer, probe_count: ProbeCounter) 
 class OverloadResult:
     records: int  # one event each
     offered_records_per_s: float  # what the producer achieved (it shares the machine)
-    start_mb: float  # worker RSS once counting, before the overload
+    start_mb: float  # worker RSS once counting (its first probe), before the overload
+    warm_mb: float  # ... once it has also counted an earlier event per feed and agency of it
     peak_mb: float  # worker peak RSS over the whole run
     drained_s: float  # from the last record produced until the database counted it
     after_mb: float  # worker RSS once it has caught up
@@ -449,6 +450,22 @@ def overload(
         # Simulated and serialised beforehand: the producer alone must reach the offered rate.
         wanted = int(records_per_s * seconds)
         records = list(islice(_one_event_outgoing(scale), wanted))
+        overloaded = {(out.feed, out.key) for out in records}
+        # A live worker has seen its partitions and agencies before any burst: one event per
+        # feed and agency of the overload, dated the hour before it, makes the worker build what
+        # it keeps for each (alert trackers, partition state) before the "warm" sample, so what
+        # the overload leaves is told apart from what any first traffic leaves.
+        an_hour = timedelta(hours=1)
+        earlier = list(
+            _one_per_agency(overloaded, _overload_begin() - an_hour, an_hour, seed=13, scale=scale)
+        )
+        for out in earlier:
+            producer.send(out)
+        producer.flush()
+        _wait_for_events(counters, 1 + len(earlier), time.monotonic() + timeout_s, worker, log)
+        time.sleep(IDLE_SETTLE_S)
+        warm = sample(worker.pid)
+        counted_before = 1 + len(earlier)  # the first probe and the earlier events
         produced = 0
         began = time.monotonic()
         for out in records:
@@ -457,14 +474,13 @@ def overload(
                 time.sleep(ahead)
             producer.send(out)
             produced += 1
-        overloaded = {(out.feed, out.key) for out in records}
         newest_ms = max(out.timestamp_ms for out in records) if records else 0
         del records
         producer.close()
         produced_at = time.monotonic()
         offered = produced / max(produced_at - began, 1e-3)
         deadline = produced_at + timeout_s
-        _wait_for_events(counters, produced + 1, deadline, worker, log)  # + the first probe
+        _wait_for_events(counters, counted_before + produced, deadline, worker, log)
         drained = time.monotonic() - produced_at
         time.sleep(IDLE_SETTLE_S)  # a few flushes after catching up: what it holds when idle
         after = sample(worker.pid)
@@ -476,11 +492,12 @@ def overload(
         for out in newer:
             producer.send(out)
         producer.close()
-        _wait_for_events(counters, produced + 1 + len(newer), deadline, worker, log)
+        _wait_for_events(counters, counted_before + produced + len(newer), deadline, worker, log)
         time.sleep(IDLE_SETTLE_S)
         last = sample(worker.pid)
         return OverloadResult(
-            produced, offered, start_mb, last.peak_rss_mb if last else 0.0, drained,
+            produced, offered, start_mb, warm.rss_mb if warm else 0.0,
+            last.peak_rss_mb if last else 0.0, drained,
             after.rss_mb if after else 0.0, last.rss_mb if last else 0.0,
         )  # fmt: skip
     finally:
@@ -515,10 +532,21 @@ def _past_the_window(
     begin = datetime.fromtimestamp(newest_ms / 1000, zone) + timedelta(
         seconds=settings.streams.grace_s, minutes=SEEN_MARGIN_MINUTES + 2
     )
+    return _one_per_agency(wanted, begin, timedelta(hours=3), seed=12, scale=scale)
+
+
+def _overload_begin() -> datetime:
+    return local_day(2024, 10, 1).replace(hour=8)
+
+
+def _one_per_agency(
+    wanted: set[tuple[str, str]], begin: datetime, span: timedelta, seed: int, scale: float
+) -> Iterator[Outgoing]:
+    """The first simulated event of each (feed, agency) in `wanted` within `span` from `begin`;
+    those not simulated in it are left out (an agency that quiet shares its partition with busier
+    ones)."""
     wanted = set(wanted)
-    for feed_name, event in simulate(
-        SimulationConfig(seed=12, scale=scale), begin, begin + timedelta(hours=3)
-    ):
+    for feed_name, event in simulate(SimulationConfig(seed=seed, scale=scale), begin, begin + span):
         if (feed_name, event.agency) in wanted:
             wanted.discard((feed_name, event.agency))
             yield Outgoing(
@@ -529,7 +557,7 @@ def _past_the_window(
 
 
 def _one_event_outgoing(scale: float) -> Iterator[Outgoing]:
-    start = local_day(2024, 10, 1).replace(hour=8)
+    start = _overload_begin()
     for feed_name, event in simulate(
         SimulationConfig(seed=11, scale=scale), start, start + timedelta(hours=6)
     ):

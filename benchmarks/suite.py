@@ -111,6 +111,7 @@ def run_bench(base: Settings, options: BenchOptions, stage: Stage = _quiet) -> d
                 "overload_records": over.records,
                 "overload_offered_records_per_s": round(over.offered_records_per_s),
                 "overload_worker_start_mb": round(over.start_mb),
+                "overload_worker_warm_mb": round(over.warm_mb),
                 "overload_worker_peak_mb": round(over.peak_mb),
                 "overload_drained_s": round(over.drained_s, 1),
                 "overload_worker_after_mb": round(over.after_mb),

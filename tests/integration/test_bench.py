@@ -56,6 +56,7 @@ def test_a_small_bench_run_measures_every_figure_and_drops_its_namespaces(
     assert 300 <= figures["overload_records"] <= 300 * 3 + 1
     assert figures["overload_offered_records_per_s"] > 0
     assert 0 < figures["overload_worker_start_mb"] <= figures["overload_worker_peak_mb"]
+    assert 0 < figures["overload_worker_warm_mb"] <= figures["overload_worker_peak_mb"]
     assert figures["overload_worker_after_mb"] > 0 and figures["overload_drained_s"] >= 0
     assert figures["overload_worker_window_passed_mb"] > 0
     assert [name[:3] for name in stages[1:]] == ["(d)", "(a)", "(b)", "(c)", "(e)"]
