@@ -437,7 +437,9 @@ def overload(
     The events are simulated and serialised first, in event-time order, from 08:00 on
     1 October 2024 at `scale` (3.0: about 1.1 million events per hour of event time, so three
     minutes at 6,000 records/s stay inside one busy morning hour and nothing turns late); the
-    probe agency is left out, so its row counts only the first probe.
+    probe agency is left out, so its row counts only the first probe. The worker is sampled
+    once counting, once warm (it has counted an earlier event of each feed and agency the
+    overload brings), after catching up, and once newer events have moved the window past it.
     """
     worker = start_worker(env, log)
     probe_count = ProbeCounter(settings)
@@ -462,10 +464,10 @@ def overload(
         for out in earlier:
             producer.send(out)
         producer.flush()
-        _wait_for_events(counters, 1 + len(earlier), time.monotonic() + timeout_s, worker, log)
+        counted_before = 1 + len(earlier)  # the first probe and the earlier events
+        _wait_for_events(counters, counted_before, time.monotonic() + timeout_s, worker, log)
         time.sleep(IDLE_SETTLE_S)
         warm = sample(worker.pid)
-        counted_before = 1 + len(earlier)  # the first probe and the earlier events
         produced = 0
         began = time.monotonic()
         for out in records:

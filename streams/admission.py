@@ -91,9 +91,9 @@ def load_references() -> None:
     """Load every reference table the checks use now, not on a feed's first record.
 
     A worker calls this before it consumes. Loaded on a feed's first record, the tables (8,778
-    state systems for the incidents' owners alone) were allocated in the middle of whatever
-    burst brought that record, and as long-lived objects they kept that burst's CPython arenas
-    from being given back (docs/performance.md, eighteenth session).
+    state systems for the incidents' owners alone) cost that record 11 ms and were allocated in
+    the middle of whatever burst brought it, among that burst's short-lived objects
+    (docs/performance.md, eighteenth and nineteenth sessions).
     """
     for load in REFERENCE_TABLES:
         load()
